@@ -47,6 +47,9 @@ tm_status tm_params_finalize(tm_params *p);
 float *tm_params_at(const tm_params *p, size_t offset);
 float *tm_params_grad_at(const tm_params *p, size_t offset);
 const tm_param_view *tm_params_find(const tm_params *p, const char *name);
+/* The view holding float `index` of the vector, or NULL (padding, or past n):
+ * turns an index from tm_find_nonfinite into a parameter name. */
+const tm_param_view *tm_params_view_at(const tm_params *p, size_t index);
 void tm_params_zero_grad(tm_params *p);
 /* 1 where weight decay applies, per float (for AdamW); caller frees. */
 tm_status tm_params_decay_mask(const tm_params *p, uint8_t **mask);

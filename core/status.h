@@ -9,6 +9,10 @@
 #ifndef TM_STATUS_H
 #define TM_STATUS_H
 
+#ifdef __cplusplus
+extern "C" { /* .cu files include this through nvcc's C++ front end */
+#endif
+
 typedef enum {
     TM_OK = 0,
     TM_EINVAL,     /* bad argument or config value */
@@ -47,5 +51,9 @@ void tm_assert_fail(const char *expr, const char *file, int line)
 
 #define TM_ASSERT(cond) \
     do { if (!(cond)) tm_assert_fail(#cond, __FILE__, __LINE__); } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
