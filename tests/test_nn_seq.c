@@ -53,12 +53,19 @@ static void expect_close(const float *got, const double *want, long n, double to
                   "%s[%ld]: got %.8g want %.8g", what, i, got[i], want[i]);
 }
 
-/* |a - b| <= rel * max(|b|, 1e-3): "equal to 1e-5 relative". */
+/* "Equal to 1e-5 relative", relative to the tensor's scale: |a - b| <= rel *
+ * max|want|. Per-entry relative error is the wrong measure for the small
+ * outputs: step and sequence run the projections as matrix products of B and
+ * B*T rows, which OpenBLAS sums in different orders on some CPUs (seen on an
+ * AVX-512 host: 1e-7 absolute on entries of 1e-3 from cancellation), while a
+ * real bug moves entries by far more than 1e-5 of the largest one. */
 static void expect_same(const float *got, const float *want, long n, double rel,
                         const char *what) {
+    double scale = 0.0;
+    for (long i = 0; i < n; i++) scale = fmax(scale, fabs(want[i]));
     for (long i = 0; i < n; i++)
-        cr_assert(fabs(got[i] - want[i]) <= rel * fmax(1e-3, fabs(want[i])),
-                  "%s[%ld]: got %.8g want %.8g", what, i, got[i], want[i]);
+        cr_assert(fabs(got[i] - want[i]) <= rel * fmax(scale, 1e-30),
+                  "%s[%ld]: got %.8g want %.8g (scale %.3g)", what, i, got[i], want[i], scale);
 }
 
 static double silu_d(double x) { return x / (1.0 + exp(-x)); }
