@@ -97,6 +97,11 @@ static tm_status mj_env_reset(void *self, float *obs) {
  * simulation blows up. */
 static const int instability_warnings[] = {mjWARN_BADQPOS, mjWARN_BADQVEL, mjWARN_BADQACC};
 static const char *const instability_names[] = {"bad qpos", "bad qvel", "bad qacc"};
+/* The warnings MuJoCo 2.2 raises when a step needs more contacts or
+ * constraint rows than the model's <size nconmax/njmax> allow: it drops the
+ * excess and the physics silently diverges, so an env fails instead. */
+static const int arena_warnings[] = {mjWARN_CONTACTFULL, mjWARN_CNSTRFULL};
+static const char *const arena_names[] = {"nconmax", "njmax"};
 
 static tm_status mj_env_step(void *self, const void *action, float *obs, float *reward,
                              int *terminated, int *truncated) {
@@ -111,6 +116,7 @@ static tm_status mj_env_step(void *self, const void *action, float *obs, float *
     /* MuJoCo resets mjData (and counts a warning) on a blow-up; the counters
      * are statistics only, so zero them to see this step's. */
     for (int w = 0; w < 3; w++) d->warning[instability_warnings[w]].number = 0;
+    for (int w = 0; w < 2; w++) d->warning[arena_warnings[w]].number = 0;
     for (int k = 0; k < e->frame_skip; k++) mj_step(m, d);
     /* cfrc_ext (Ant's and Humanoid's observation and contact cost) is only
      * computed on request, as Gymnasium's _step_mujoco_simulation does
@@ -121,6 +127,12 @@ static tm_status mj_env_step(void *self, const void *action, float *obs, float *
             return tm_fail(
                 TM_ENUMERIC, "env %s: the simulation became unstable (MuJoCo: %s at index %d)",
                 e->name, instability_names[w], d->warning[instability_warnings[w]].lastinfo);
+    for (int w = 0; w < 2; w++)
+        if (d->warning[arena_warnings[w]].number > 0)
+            return tm_fail(TM_ENUMERIC,
+                           "env %s: a step needed more than the model's %s (%d); raise it in the "
+                           "model's <size> element",
+                           e->name, arena_names[w], d->warning[arena_warnings[w]].lastinfo);
     double r = 0.0;
     int term = 0;
     e->task->reward(e, a, xy_before, &r, &term);
