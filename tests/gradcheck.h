@@ -72,6 +72,28 @@ typedef struct tm_gc_row {
     double tol;
 } tm_gc_row;
 
+/* Runs every row (row i with seed base_seed + i) and returns how many failed
+ * (nothing checked, or worst error at or above the row's tolerance); the
+ * failures' "name: message" lines go into report, one per line. */
+static inline int tm_gc_run_table(const tm_gc_row *rows, size_t n, unsigned long long base_seed,
+                                  char *report, size_t cap) {
+    int failed = 0;
+    size_t used = 0;
+    if (cap) report[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        tm_gc_result r = rows[i].run(&rows[i], base_seed + i);
+        double tol = rows[i].tol > 0 ? rows[i].tol : TM_GC_TOL;
+        if (r.checked > 0 && r.worst < tol) continue;
+        failed++;
+        if (used < cap) {
+            int w = snprintf(report + used, cap - used, "%s: %s\n", rows[i].name,
+                             r.checked > 0 ? r.msg : "nothing checked");
+            if (w > 0) used += (size_t)w;
+        }
+    }
+    return failed;
+}
+
 /* Returns L for the current values of all variables (re-runs the forward). */
 typedef double (*tm_gc_loss_fn)(void *user);
 
