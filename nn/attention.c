@@ -16,7 +16,7 @@
 #include <string.h>
 
 tm_attn_config tm_attn_config_default(int d_model, int n_heads) {
-    tm_attn_config c = {d_model, n_heads, n_heads, 256, TM_ROPE_THETA};
+    tm_attn_config c = {d_model, n_heads, n_heads, 256, TM_ROPE_THETA, 0, 1.0f};
     return c;
 }
 
@@ -36,6 +36,9 @@ tm_status tm_attn_declare(tm_attn *a, const tm_attn_config *cfg, tm_params *p, c
                        prefix, cfg->d_model / cfg->n_heads);
     if (cfg->window < 1)
         return tm_fail(TM_EINVAL, "attention %s: window must be >= 1 (got %d)", prefix, cfg->window);
+    if (cfg->rope_max_pos != 0)
+        return tm_fail(TM_ENOTIMPL, "attention %s: dynamic NTK RoPE scaling (rope_max_pos %d) is not implemented yet",
+                       prefix, cfg->rope_max_pos);
     if (!(cfg->rope_theta > 1.0f) || !isfinite(cfg->rope_theta))
         return tm_fail(TM_EINVAL, "attention %s: rope_theta must be finite and > 1 (got %g)", prefix,
                        (double)cfg->rope_theta);

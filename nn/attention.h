@@ -39,6 +39,10 @@ typedef struct {
     int d_model, n_heads, n_kv_heads;
     int window;       /* W >= 1: a position sees itself and W-1 before it (spec default 256) */
     float rope_theta; /* 10000 */
+    /* Dynamic NTK RoPE scaling (hybrid, TransXSSM): 0 = off; otherwise positions
+     * p >= rope_max_pos use a larger base (see kernels/ops_seq.h, tm_op_rope_scaled). */
+    int rope_max_pos;
+    float rope_factor; /* NTK scaling factor (> 1 when rope_max_pos > 0) */
 } tm_attn_config;
 
 typedef struct {

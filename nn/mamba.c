@@ -21,7 +21,7 @@
 #include <string.h>
 
 tm_mamba_config tm_mamba_config_default(int d_model) {
-    tm_mamba_config c = {d_model, 2, 16, 4, (d_model + 15) / 16, 0.001f, 0.1f, 1e-4f};
+    tm_mamba_config c = {d_model, 2, 16, 4, (d_model + 15) / 16, 0.001f, 0.1f, 1e-4f, 0, TM_ROPE_THETA, 0, 1.0f};
     return c;
 }
 
@@ -33,6 +33,8 @@ tm_status tm_mamba_declare(tm_mamba *m, const tm_mamba_config *cfg, tm_params *p
                        "mamba %s: d_model, expand, d_state, d_conv, dt_rank must be > 0 "
                        "(got %d, %d, %d, %d, %d)",
                        prefix, cfg->d_model, cfg->expand, cfg->d_state, cfg->d_conv, cfg->dt_rank);
+    if (cfg->rope_bc)
+        return tm_fail(TM_ENOTIMPL, "mamba %s: unified RoPE on B and C (rope_bc) is not implemented yet", prefix);
     if (cfg->d_state > 256)
         return tm_fail(TM_EINVAL, "mamba %s: d_state must be <= 256 (got %d)", prefix, cfg->d_state);
     if (!(cfg->dt_min > 0.0f) || !(cfg->dt_max >= cfg->dt_min) || !(cfg->dt_init_floor >= 0.0f))

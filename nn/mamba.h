@@ -42,6 +42,13 @@ typedef struct {
     int dt_rank;    /* R; ceil(d_model / 16) by default */
     float dt_min, dt_max; /* dt at init is log-uniform in [dt_min, dt_max] (0.001, 0.1) */
     float dt_init_floor;  /* 1e-4, the reference's clamp */
+    /* Unified RoPE (hybrid, TransXSSM): 1 = rotate B_t and C_t over pairs of
+     * state dimensions (half split, d_state even) at the step's position in
+     * its episode, with the attention layers' theta and dynamic NTK scaling. */
+    int rope_bc;
+    float rope_theta;     /* 10000 */
+    int rope_max_pos;     /* 0 = no NTK scaling */
+    float rope_factor;
 } tm_mamba_config;
 
 typedef struct {
@@ -57,6 +64,7 @@ typedef struct {
     int B;
     float *conv; /* [B, d_inner, K-1] */
     float *h;    /* [B, d_inner, N] */
+    int32_t *pos; /* [B] position of the next token in its episode (used by rope_bc) */
     float *work; /* step-mode workspace (B rows), owned */
 } tm_mamba_state;
 
