@@ -63,6 +63,91 @@ static int all_finite(const float *x, size_t n, size_t *bad) {
     return 1;
 }
 
+void tm_kvcache_state_copy(tm_kvcache_state *dst, const tm_kvcache_state *src) {
+    size_t n = (size_t)src->B * (size_t)src->cfg.capacity;
+    memcpy(dst->keys, src->keys, n * (size_t)src->cfg.key_dim * sizeof(float));
+    memcpy(dst->values, src->values, n * (size_t)src->cfg.value_dim * sizeof(float));
+    memcpy(dst->stamp, src->stamp, n * sizeof(int64_t));
+    memcpy(dst->count, src->count, (size_t)src->B * sizeof(int));
+    memcpy(dst->head, src->head, (size_t)src->B * sizeof(int));
+    memcpy(dst->clock, src->clock, (size_t)src->B * sizeof(int64_t));
+}
+
+/* Byte layout of one stream: keys, values, stamps, count, head, clock. */
+static size_t stream_floats_bytes(const tm_kvcache_config *c) {
+    return (size_t)c->capacity * (size_t)(c->key_dim + c->value_dim) * sizeof(float);
+}
+
+size_t tm_kvcache_stream_bytes(const tm_kvcache_config *cfg) {
+    return stream_floats_bytes(cfg) + (size_t)cfg->capacity * sizeof(int64_t) + 2 * sizeof(int32_t) +
+           sizeof(int64_t);
+}
+
+void tm_kvcache_save_stream(const tm_kvcache_state *s, int b, void *dst) {
+    const tm_kvcache_config *c = &s->cfg;
+    size_t C = (size_t)c->capacity;
+    unsigned char *o = dst;
+    memcpy(o, s->keys + (size_t)b * C * c->key_dim, C * c->key_dim * sizeof(float));
+    o += C * c->key_dim * sizeof(float);
+    memcpy(o, s->values + (size_t)b * C * c->value_dim, C * c->value_dim * sizeof(float));
+    o += C * c->value_dim * sizeof(float);
+    memcpy(o, s->stamp + (size_t)b * C, C * sizeof(int64_t));
+    o += C * sizeof(int64_t);
+    int32_t ch[2] = {s->count[b], s->head[b]};
+    memcpy(o, ch, sizeof ch);
+    memcpy(o + sizeof ch, &s->clock[b], sizeof(int64_t));
+}
+
+tm_status tm_kvcache_check_stream(const tm_kvcache_config *c, const void *src) {
+    const unsigned char *in = src;
+    size_t C = (size_t)c->capacity, nf = C * (size_t)(c->key_dim + c->value_dim);
+    for (size_t i = 0; i < nf; i++) {
+        float v;
+        memcpy(&v, in + i * sizeof v, sizeof v);
+        if (!isfinite(v)) return tm_fail(TM_ENUMERIC, "kvcache: saved stream float %zu is not finite", i);
+    }
+    const unsigned char *st = in + stream_floats_bytes(c);
+    int32_t ch[2];
+    int64_t clock;
+    memcpy(ch, st + C * sizeof(int64_t), sizeof ch);
+    memcpy(&clock, st + C * sizeof(int64_t) + sizeof ch, sizeof clock);
+    if (ch[0] < 0 || ch[0] > c->capacity || ch[1] < 0 || ch[1] >= c->capacity || clock < ch[0])
+        return tm_fail(TM_EINVAL, "kvcache: saved stream has count %d, head %d, clock %lld (capacity %d)",
+                       ch[0], ch[1], (long long)clock, c->capacity);
+    int filled = 0;
+    for (size_t i = 0; i < C; i++) {
+        int64_t t;
+        memcpy(&t, st + i * sizeof t, sizeof t);
+        if (t < -1 || t >= clock)
+            return tm_fail(TM_EINVAL, "kvcache: saved stream entry %zu has stamp %lld (clock %lld)", i,
+                           (long long)t, (long long)clock);
+        filled += t >= 0;
+    }
+    if (filled != ch[0])
+        return tm_fail(TM_EINVAL, "kvcache: saved stream has %d stamped entries but count %d", filled, ch[0]);
+    return TM_OK;
+}
+
+tm_status tm_kvcache_load_stream(tm_kvcache_state *s, int b, const void *src) {
+    if (b < 0 || b >= s->B) return tm_fail(TM_ERANGE, "kvcache: stream %d out of range (B=%d)", b, s->B);
+    TM_TRY(tm_kvcache_check_stream(&s->cfg, src));
+    const tm_kvcache_config *c = &s->cfg;
+    size_t C = (size_t)c->capacity;
+    const unsigned char *in = src;
+    memcpy(s->keys + (size_t)b * C * c->key_dim, in, C * c->key_dim * sizeof(float));
+    in += C * c->key_dim * sizeof(float);
+    memcpy(s->values + (size_t)b * C * c->value_dim, in, C * c->value_dim * sizeof(float));
+    in += C * c->value_dim * sizeof(float);
+    memcpy(s->stamp + (size_t)b * C, in, C * sizeof(int64_t));
+    in += C * sizeof(int64_t);
+    int32_t ch[2];
+    memcpy(ch, in, sizeof ch);
+    memcpy(&s->clock[b], in + sizeof ch, sizeof(int64_t));
+    s->count[b] = ch[0];
+    s->head[b] = ch[1];
+    return TM_OK;
+}
+
 tm_status tm_kvcache_write(tm_kvcache_state *s, const float *keys, const float *values) {
     if (!s || !keys || !values) return tm_fail(TM_EINVAL, "kvcache: write got a NULL argument");
     int B = s->B, C = s->cfg.capacity, dk = s->cfg.key_dim, dv = s->cfg.value_dim;

@@ -8,6 +8,7 @@
 #ifndef TM_KVCACHE_H
 #define TM_KVCACHE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "core/status.h"
 
@@ -36,6 +37,18 @@ tm_status tm_kvcache_config_validate(const tm_kvcache_config *cfg);
 
 tm_status tm_kvcache_state_create(tm_kvcache_state **out, const tm_kvcache_config *cfg, int B);
 void tm_kvcache_state_free(tm_kvcache_state *s);
+
+/* dst = src (same config and B). */
+void tm_kvcache_state_copy(tm_kvcache_state *dst, const tm_kvcache_state *src);
+/* One stream's state as plain bytes (replay): keys [C,dk], values [C,dv] f32,
+ * stamps [C] i64, then count, head i32 and clock i64. */
+size_t tm_kvcache_stream_bytes(const tm_kvcache_config *cfg);
+void tm_kvcache_save_stream(const tm_kvcache_state *s, int b, void *dst);
+/* Checks the bytes (count and head in range, stamps below the clock and
+ * -1 exactly on empty entries, finite floats) before changing stream b;
+ * fails naming what is wrong, with the state untouched. */
+tm_status tm_kvcache_check_stream(const tm_kvcache_config *cfg, const void *src);
+tm_status tm_kvcache_load_stream(tm_kvcache_state *s, int b, const void *src);
 
 /* keys [B, dk], values [B, dv]: one entry per stream. NaN/Inf -> TM_ENUMERIC, state untouched. */
 tm_status tm_kvcache_write(tm_kvcache_state *s, const float *keys, const float *values);

@@ -200,3 +200,52 @@ Test(kvcache, bad_input_leaves_state_unchanged) {
     free(keys0);
     tm_kvcache_state_free(s);
 }
+
+Test(kvcache, stream_bytes_round_trip_and_corrupt_bytes_rejected) {
+    tm_kvcache_state *a = make(3, 2, 4, 2), *b = make(3, 2, 4, 2);
+    tm_rng r;
+    tm_rng_seed(&r, 5, 0);
+    for (int t = 0; t < 6; t++) { /* wraps: 6 writes into 4 entries */
+        float k[6], v[4];
+        tm_rng_fill_normal(&r, k, 6, 0, 1);
+        tm_rng_fill_normal(&r, v, 4, 0, 1);
+        cr_assert_eq(tm_kvcache_write(a, k, v), TM_OK);
+    }
+    size_t nb = tm_kvcache_stream_bytes(&a->cfg);
+    unsigned char *bytes = malloc(nb);
+    tm_kvcache_save_stream(a, 0, bytes);
+    cr_assert_eq(tm_kvcache_load_stream(b, 1, bytes), TM_OK, "%s", tm_last_error());
+    /* b's stream 1 now answers like a's stream 0. */
+    float q[6], ka[24], va_[16], sa[8], kb[24], vb[16], sb[8];
+    int fa[8], fb[8];
+    tm_rng_fill_normal(&r, q, 3, 0, 1);
+    memcpy(q + 3, q, 3 * sizeof(float));
+    cr_assert_eq(tm_kvcache_retrieve(ka, va_, sa, fa, a, q, 4), TM_OK);
+    cr_assert_eq(tm_kvcache_retrieve(kb, vb, sb, fb, b, q, 4), TM_OK);
+    cr_assert_eq(memcmp(ka, kb + 12, 12 * sizeof(float)), 0);
+    cr_assert_eq(memcmp(va_, vb + 8, 8 * sizeof(float)), 0);
+    cr_assert_eq(memcmp(fa, fb + 4, 4 * sizeof(int)), 0);
+    cr_assert_eq(b->clock[1], a->clock[0]);
+    /* Copy makes the whole state equal. */
+    tm_kvcache_state_copy(b, a);
+    cr_assert_eq(memcmp(b->stamp, a->stamp, 8 * sizeof(int64_t)), 0);
+    /* A count that disagrees with the stamps, and a NaN key: rejected, b untouched. */
+    tm_kvcache_state *c = make(3, 2, 4, 2);
+    unsigned char *bad = malloc(nb);
+    memcpy(bad, bytes, nb);
+    int32_t wrong = 3;
+    memcpy(bad + nb - sizeof(int64_t) - 2 * sizeof(int32_t), &wrong, sizeof wrong);
+    cr_assert_eq(tm_kvcache_load_stream(c, 0, bad), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "count") != NULL, "%s", tm_last_error());
+    memcpy(bad, bytes, nb);
+    float nan = NAN;
+    memcpy(bad, &nan, sizeof nan);
+    cr_assert_eq(tm_kvcache_load_stream(c, 0, bad), TM_ENUMERIC);
+    cr_assert_eq(c->count[0], 0);
+    cr_assert_eq(c->stamp[0], -1);
+    free(bad);
+    free(bytes);
+    tm_kvcache_state_free(a);
+    tm_kvcache_state_free(b);
+    tm_kvcache_state_free(c);
+}
