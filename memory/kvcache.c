@@ -232,10 +232,10 @@ tm_status tm_kvcache_retrieve(float *keys, float *values, float *scores, int *va
 }
 
 tm_status tm_kvcache_reset(tm_kvcache_state *s, const int *mask) {
-    if (!s || !mask) return tm_fail(TM_EINVAL, "kvcache: reset got a NULL argument");
+    if (!s) return tm_fail(TM_EINVAL, "kvcache: reset got a NULL state");
     int C = s->cfg.capacity, dk = s->cfg.key_dim, dv = s->cfg.value_dim;
     for (int b = 0; b < s->B; b++) {
-        if (!mask[b]) continue;
+        if (mask && !mask[b]) continue;
         size_t e = (size_t)b * C;
         memset(s->keys + e * dk, 0, (size_t)C * dk * sizeof(float));
         memset(s->values + e * dv, 0, (size_t)C * dv * sizeof(float));

@@ -59,7 +59,7 @@ tm_status tm_kvcache_write(tm_kvcache_state *s, const float *keys, const float *
 tm_status tm_kvcache_retrieve(float *keys, float *values, float *scores, int *valid,
                               const tm_kvcache_state *s, const float *query, int k);
 
-/* mask [B]: nonzero clears that stream. */
+/* mask [B]: nonzero clears that stream; NULL clears all. */
 tm_status tm_kvcache_reset(tm_kvcache_state *s, const int *mask);
 
 /* Read helper. out [B, dv]; weights [B, k] saved for backward. */
