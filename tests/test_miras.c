@@ -66,7 +66,7 @@ static float *tier_strength(tm_miras_state *s, int deep, int b) {
     return (deep ? s->deep_strength : s->fast_strength) + (size_t)b * s->M;
 }
 
-__attribute__((unused)) static double cosd(const float *x, const float *y, int n) {
+static double cosd(const float *x, const float *y, int n) {
     double d = 0, nx = 0, ny = 0;
     for (int i = 0; i < n; i++) {
         d += (double)x[i] * y[i];
@@ -462,4 +462,325 @@ Test(miras, topk_reads_equal_dense_reads_when_k_ge_M) {
     }
     free(k); free(v); free(q); free(ctx);
     mem_free(&xd);
+}
+
+/* The OT plans in the tests below are computed here from the spec's
+ * definitions, with tm_sinkhorn_plan / tm_sinkhorn_barycentre directly. */
+
+Test(miras, consolidation_moves_deep_slots_to_the_barycentres) {
+    const int d = 6, M = 5, B = 2;
+    tm_miras_config c = small_config(d, M);
+    mem x;
+    mem_make(&x, &c, B, 11);
+    tm_rng r;
+    tm_rng_seed(&r, 11, 1);
+    for (int b = 0; b < B; b++) {
+        fill_tier(&x, &r, 0, b, M - b, 1); /* stream 1: one empty fast slot */
+        fill_tier(&x, &r, 1, b, 3, 1);     /* two empty deep slots */
+    }
+    tm_miras_state before;
+    cr_assert_eq(tm_miras_state_create(&before, &x.m, B), TM_OK);
+    tm_miras_state_copy(&x.m, &before, &x.s);
+    cr_assert_eq(tm_miras_consolidate(&x.m, &x.s), TM_OK, "%s", tm_last_error());
+    float C[25], a[5], bm[5], P[25], ws[64], bk[30], bv[30];
+    cr_assert(tm_sinkhorn_workspace_floats(M, M) <= 64);
+    for (int b = 0; b < B; b++) {
+        const float *fs = tier_strength(&before, 0, b), *ds = tier_strength(&before, 1, b);
+        double total = 0;
+        for (int i = 0; i < M; i++) total += fs[i];
+        for (int i = 0; i < M; i++) {
+            a[i] = (float)(fs[i] / total);
+            bm[i] = 1.0f / M;
+            for (int j = 0; j < M; j++)
+                C[i * M + j] = (float)(1.0 - cosd(tier_keys(&before, 0, b, i), tier_keys(&before, 1, b, j), d));
+        }
+        cr_assert_eq(tm_sinkhorn_plan(P, NULL, ws, C, a, bm, c.sinkhorn_eps, c.sinkhorn_iters, M, M), TM_OK);
+        cr_assert_eq(tm_sinkhorn_barycentre(bk, NULL, P, tier_keys(&before, 0, b, 0), M, M, d), TM_OK);
+        cr_assert_eq(tm_sinkhorn_barycentre(bv, NULL, P, tier_values(&before, 0, b, 0), M, M, d), TM_OK);
+        for (int j = 0; j < M; j++) {
+            const float *k0 = tier_keys(&before, 1, b, j), *v0 = tier_values(&before, 1, b, j);
+            const float *k1 = tier_keys(&x.s, 1, b, j), *v1 = tier_values(&x.s, 1, b, j);
+            double moved = 0;
+            for (int i = 0; i < d; i++) {
+                float lr = ds[j] > 0 ? c.lr_deep : 1.0f; /* empty slots take the target */
+                float wk = (1 - lr) * k0[i] + lr * bk[j * d + i];
+                float wv = (1 - lr) * v0[i] + lr * bv[j * d + i];
+                cr_assert_float_eq(k1[i], wk, 1e-4, "stream %d deep slot %d key[%d]", b, j, i);
+                cr_assert_float_eq(v1[i], wv, 1e-4, "stream %d deep slot %d value[%d]", b, j, i);
+                moved += fabs(k1[i] - k0[i]);
+            }
+            cr_assert_gt(moved, 1e-3, "deep slot %d did not move", j);
+            float want_strength = ds[j] > 0 ? ds[j] : 1.0f;
+            cr_assert_eq(tier_strength(&x.s, 1, b)[j], want_strength);
+        }
+        /* the fast tier is the source: unchanged */
+        cr_assert_eq(memcmp(tier_keys(&x.s, 0, b, 0), tier_keys(&before, 0, b, 0), sizeof(float) * M * d), 0);
+    }
+    tm_miras_state_free(&before);
+    mem_free(&x);
+}
+
+Test(miras, write_consolidates_every_n_steps) {
+    const int d = 6, M = 4;
+    tm_miras_config c = small_config(d, M);
+    c.consolidate_every = 3;
+    mem x, y;
+    mem_make(&x, &c, 1, 12);
+    tm_miras_config c0 = c;
+    c0.consolidate_every = 0;
+    mem_make(&y, &c0, 1, 12);
+    tm_rng r;
+    tm_rng_seed(&r, 12, 1);
+    float *k = randn(&r, d, 1.0f), *v = randn(&r, d, 1.0f);
+    for (int t = 1; t <= 3; t++) {
+        tm_rng_fill_normal(&r, k, d, 0.0f, 1.0f);
+        tm_rng_fill_normal(&r, v, d, 0.0f, 1.0f);
+        write(&x, NULL, k, v, 1);
+        write(&y, NULL, k, v, 1);
+        if (t < 3) cr_assert_eq(memcmp(x.s.deep_keys, y.s.deep_keys, sizeof(float) * M * d), 0);
+    }
+    cr_assert_eq(x.s.writes[0], 3);
+    cr_assert_eq(tm_miras_consolidate(&y.m, &y.s), TM_OK); /* what the 3rd write ran */
+    cr_assert_eq(memcmp(x.s.deep_keys, y.s.deep_keys, sizeof(float) * M * d), 0);
+    cr_assert_eq(memcmp(x.s.deep_strength, y.s.deep_strength, sizeof(float) * M), 0);
+    free(k); free(v);
+    mem_free(&x);
+    mem_free(&y);
+}
+
+Test(miras, ot_policy_merges_into_the_slot_the_plan_picks) {
+    const int d = 6, M = 4;
+    tm_miras_config c = small_config(d, M);
+    c.write_policy = TM_MIRAS_OT;
+    c.lr_fast = 0.5f;
+    mem x;
+    mem_make(&x, &c, 1, 13);
+    tm_rng r;
+    tm_rng_seed(&r, 13, 1);
+    float *k = randn(&r, (size_t)M * d, 1.0f), *v = randn(&r, (size_t)M * d, 1.0f);
+    for (int t = 0; t < M; t++) write(&x, NULL, k + t * d, v + t * d, 1);
+    x.s.fast_strength[1] = 0.5f; /* strengths do not weigh in the pick */
+    int target = 2;
+    float kn[6], vn[6];
+    for (int i = 0; i < d; i++) {
+        kn[i] = k[target * d + i] + 0.2f * tm_rng_normal(&r);
+        vn[i] = tm_rng_normal(&r);
+    }
+    /* The plan of miras_write.c's definition: the M stored keys and the new
+     * key (mass 1/(M+1) each) onto the M slots (mass 1/M each). */
+    float C[20], a[5], bm[4], P[20], ws[64];
+    cr_assert(tm_sinkhorn_workspace_floats(M + 1, M) <= 64);
+    for (int i = 0; i <= M; i++) {
+        const float *src = i < M ? tier_keys(&x.s, 0, 0, i) : kn;
+        a[i] = 1.0f / (M + 1);
+        for (int j = 0; j < M; j++) C[i * M + j] = (float)(1.0 - cosd(src, tier_keys(&x.s, 0, 0, j), d));
+    }
+    for (int j = 0; j < M; j++) bm[j] = 1.0f / M;
+    cr_assert_eq(tm_sinkhorn_plan(P, NULL, ws, C, a, bm, c.sinkhorn_eps, c.sinkhorn_iters, M + 1, M), TM_OK);
+    int pick = 0;
+    for (int j = 1; j < M; j++)
+        if (P[M * M + j] > P[M * M + pick]) pick = j;
+    cr_assert_eq(pick, target, "the plan should send a near copy of slot %d there (picked %d)",
+                 target, pick);
+    size_t nb = sizeof(float) * M * d;
+    float *k0 = malloc(nb), *v0 = malloc(nb);
+    memcpy(k0, x.s.fast_keys, nb);
+    memcpy(v0, x.s.fast_values, nb);
+    write(&x, NULL, kn, vn, 1);
+    for (int j = 0; j < M; j++)
+        for (int i = 0; i < d; i++) {
+            float wk = j == pick ? 0.5f * k0[j * d + i] + 0.5f * kn[i] : k0[j * d + i];
+            float wv = j == pick ? 0.5f * v0[j * d + i] + 0.5f * vn[i] : v0[j * d + i];
+            cr_assert_float_eq(x.s.fast_keys[j * d + i], wk, 1e-6, "slot %d key[%d]", j, i);
+            cr_assert_float_eq(x.s.fast_values[j * d + i], wv, 1e-6, "slot %d value[%d]", j, i);
+        }
+    cr_assert_eq(x.s.fast_strength[pick], 1.0f);
+    free(k); free(v); free(k0); free(v0);
+    mem_free(&x);
+}
+
+Test(miras, ring_policy_overwrites_the_oldest_slot) {
+    const int d = 6, M = 4;
+    tm_miras_config c = small_config(d, M);
+    mem x;
+    mem_make(&x, &c, 1, 14);
+    tm_rng r;
+    tm_rng_seed(&r, 14, 1);
+    float *k = randn(&r, (size_t)(M + 2) * d, 1.0f), *v = randn(&r, (size_t)(M + 2) * d, 1.0f);
+    for (int t = 0; t < M + 2; t++) {
+        write(&x, NULL, k + t * d, v + t * d, 1);
+        /* lr_fast = 1: the fast tier holds the last M items, the newest
+         * replacing the oldest: item t sits in slot t mod M */
+        int slot = t % M;
+        cr_assert_eq(memcmp(tier_keys(&x.s, 0, 0, slot), k + t * d, sizeof(float) * d), 0,
+                     "item %d not in slot %d", t, slot);
+        if (t >= M)
+            for (int j = 0; j < M; j++) {
+                int item = j < slot + 1 ? t - slot + j : t - slot - M + j;
+                cr_assert_eq(memcmp(tier_keys(&x.s, 0, 0, j), k + item * d, sizeof(float) * d), 0,
+                             "after item %d slot %d should hold item %d", t, j, item);
+            }
+    }
+    free(k); free(v);
+    mem_free(&x);
+}
+
+Test(miras, empty_tier_reads_zero_and_gets_no_mix_weight) {
+    const int d = 8, M = 4, B = 3;
+    tm_miras_config c = small_config(d, M);
+    mem x;
+    mem_make(&x, &c, B, 15);
+    tm_rng r;
+    tm_rng_seed(&r, 15, 1);
+    fill_tier(&x, &r, 0, 0, 2, 1); /* stream 0: fast only */
+    fill_tier(&x, &r, 1, 1, 3, 1); /* stream 1: deep only; stream 2: empty */
+    float *q = randn(&r, (size_t)B * d, 1.0f), *ctx = randn(&r, (size_t)B * d, 1.0f);
+    float v[24], vf[24], vd[24], conf[3], mix[3], w[3 * 2 * 4];
+    tm_miras_read_info info = {vf, vd, conf, mix, w};
+    read(&x, v, &info, q, ctx, B);
+    for (int i = 0; i < d; i++) {
+        cr_assert_eq(vd[i], 0.0f);
+        cr_assert_float_eq(v[i], conf[0] * vf[i], 1e-6);
+        cr_assert_eq(vf[d + i], 0.0f);
+        cr_assert_float_eq(v[d + i], conf[1] * vd[d + i], 1e-6);
+        cr_assert_eq(v[2 * d + i], 0.0f);
+    }
+    cr_assert_eq(mix[0], 1.0f);
+    cr_assert_eq(mix[1], 0.0f);
+    double wsum = 0;
+    for (int j = 0; j < M; j++) {
+        cr_assert_eq(w[(0 * 2 + 1) * M + j], 0.0f); /* stream 0 deep: no weights */
+        cr_assert_eq(w[(0 * 2 + 0) * M + j] > 0.0f, j < 2, "only filled slots get weight");
+        wsum += w[(0 * 2 + 0) * M + j];
+    }
+    cr_assert_float_eq(wsum, 1.0, 1e-6);
+    free(q); free(ctx);
+    mem_free(&x);
+}
+
+Test(miras, save_load_of_one_stream_round_trips_and_reset_clears_chosen_streams) {
+    const int d = 8, M = 5, B = 3;
+    tm_miras_config c = small_config(d, M);
+    mem x;
+    mem_make(&x, &c, B, 16);
+    tm_rng r;
+    tm_rng_seed(&r, 16, 1);
+    float *k = randn(&r, (size_t)B * d, 1.0f), *v = randn(&r, (size_t)B * d, 1.0f);
+    for (int t = 0; t < M + 2; t++) {
+        tm_rng_fill_normal(&r, k, (long)B * d, 0.0f, 1.0f);
+        tm_rng_fill_normal(&r, v, (long)B * d, 0.0f, 1.0f);
+        write(&x, NULL, k, v, B);
+    }
+    size_t nb = tm_miras_state_stream_bytes(&x.m);
+    unsigned char *saved = malloc(nb), *again = malloc(nb);
+    tm_miras_state_save_stream(&x.m, &x.s, 1, saved);
+    float q[24], out[24], out2[24];
+    tm_rng_fill_normal(&r, q, B * d, 0.0f, 1.0f);
+    for (int b = 0; b < B; b++) memcpy(q + b * d, q + d, sizeof(float) * d); /* same query */
+    read(&x, out, NULL, q, NULL, B);
+    /* stream 1 into stream 2 of a fresh state: same bytes, same read */
+    mem y;
+    mem_make(&y, &c, B, 16);
+    tm_miras_state_load_stream(&y.m, &y.s, 2, saved);
+    tm_miras_state_save_stream(&y.m, &y.s, 2, again);
+    cr_assert_eq(memcmp(saved, again, nb), 0);
+    read(&y, out2, NULL, q, NULL, B);
+    cr_assert_eq(memcmp(out + d, out2 + 2 * d, sizeof(float) * d), 0);
+    cr_assert_eq(y.s.writes[2], M + 2);
+    /* reset by mask: stream 1 empties, 0 and 2 keep theirs */
+    int32_t mask[3] = {0, 1, 0};
+    tm_miras_state_save_stream(&x.m, &x.s, 0, again);
+    tm_miras_state_reset(&x.m, &x.s, mask);
+    cr_assert_eq(count_full(tier_strength(&x.s, 0, 1), M) + count_full(tier_strength(&x.s, 1, 1), M), 0);
+    cr_assert_eq(x.s.writes[1], 0);
+    unsigned char *now = malloc(nb);
+    tm_miras_state_save_stream(&x.m, &x.s, 0, now);
+    cr_assert_eq(memcmp(again, now, nb), 0);
+    /* and loading restores it */
+    tm_miras_state_load_stream(&x.m, &x.s, 1, saved);
+    read(&x, out2, NULL, q, NULL, B);
+    cr_assert_eq(memcmp(out, out2, sizeof out), 0);
+    free(saved); free(again); free(now); free(k); free(v);
+    mem_free(&x);
+    mem_free(&y);
+}
+
+Test(miras, bad_config_is_rejected_naming_the_field) {
+    typedef struct { const char *field; tm_miras_config c; } bad;
+    tm_miras_config ok = tm_miras_config_default(8);
+    cr_assert_eq(tm_miras_config_validate(&ok), TM_OK, "%s", tm_last_error());
+    bad b[32];
+    int n = 0;
+#define BAD(name, expr) do { b[n].field = name; b[n].c = ok; b[n].c.expr; n++; } while (0)
+    BAD("d_model", d_model = 0);
+    BAD("mem_slots", mem_slots = 0);
+    BAD("n_heads", n_heads = 0);
+    BAD("n_heads", n_heads = 3);
+    BAD("lr_fast", lr_fast = 0.0f);
+    BAD("lr_deep", lr_deep = 1.5f);
+    BAD("temperature", temperature = 0.0f);
+    BAD("temperature", temperature = INFINITY);
+    BAD("surprise_threshold", surprise_threshold = NAN);
+    BAD("use_decay", use_decay = 2);
+    BAD("decay_rate", decay_rate = 0.0f);
+    BAD("use_sparse_attention", use_sparse_attention = -1);
+    BAD("top_k_retrieval", top_k_retrieval = 0);
+    BAD("use_adaptive_retrieval", use_adaptive_retrieval = 5);
+    BAD("use_query_proj", use_query_proj = 2);
+    BAD("use_memory_compression", use_memory_compression = 3);
+    BAD("compression_ratio", compression_ratio = 0.0f);
+    BAD("write_policy", write_policy = (tm_miras_write_policy)7);
+    BAD("consolidate_every", consolidate_every = -1);
+    BAD("sinkhorn_eps", sinkhorn_eps = -0.1f);
+    BAD("sinkhorn_iters", sinkhorn_iters = 0);
+    BAD("max_B", max_B = 0);
+#undef BAD
+    b[n].field = "compression_ratio"; /* floor(0.1 * 8) = 0 dims */
+    b[n].c = ok;
+    b[n].c.use_memory_compression = 1;
+    b[n].c.compression_ratio = 0.1f;
+    n++;
+    for (int i = 0; i < n; i++) {
+        cr_expect_eq(tm_miras_config_validate(&b[i].c), TM_EINVAL, "case %d (%s) accepted", i, b[i].field);
+        cr_expect(strstr(tm_last_error(), b[i].field), "case %d: message '%s' does not name %s", i,
+                  tm_last_error(), b[i].field);
+    }
+    tm_params p;
+    tm_params_init(&p);
+    tm_miras m;
+    cr_assert_eq(tm_miras_declare(&m, &b[0].c, &p, "mem"), TM_EINVAL);
+    cr_assert_eq(p.n_views, 0, "a rejected config declares nothing");
+    tm_params_free(&p);
+}
+
+Test(miras, nonfinite_write_input_fails_naming_it_and_leaves_state_intact) {
+    const int d = 8, M = 4, B = 2;
+    tm_miras_config c = small_config(d, M);
+    mem x;
+    mem_make(&x, &c, B, 17);
+    tm_rng r;
+    tm_rng_seed(&r, 17, 1);
+    float *k = randn(&r, (size_t)B * d, 1.0f), *v = randn(&r, (size_t)B * d, 1.0f);
+    float *ctx = randn(&r, (size_t)B * d, 1.0f);
+    write(&x, NULL, k, v, B);
+    size_t nb = tm_miras_state_stream_bytes(&x.m);
+    unsigned char *before = malloc(2 * nb), *after = malloc(2 * nb);
+    for (int b = 0; b < B; b++) tm_miras_state_save_stream(&x.m, &x.s, b, before + b * nb);
+    struct { float *buf; int idx; float bad; const char *name; } cases[] = {
+        {k, 11, NAN, "key"}, {v, 3, INFINITY, "value"}, {ctx, 15, -INFINITY, "context"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float keep = cases[i].buf[cases[i].idx];
+        cases[i].buf[cases[i].idx] = cases[i].bad;
+        float sp[2] = {-1, -1};
+        cr_assert_eq(tm_miras_write(&x.m, &x.s, sp, k, v, ctx, B), TM_ENUMERIC, "%s", cases[i].name);
+        cr_assert(strstr(tm_last_error(), cases[i].name), "message '%s' does not name %s",
+                  tm_last_error(), cases[i].name);
+        cr_assert_eq(sp[0], -1.0f, "surprise written on failure");
+        cases[i].buf[cases[i].idx] = keep;
+        for (int b = 0; b < B; b++) tm_miras_state_save_stream(&x.m, &x.s, b, after + b * nb);
+        cr_assert_eq(memcmp(before, after, 2 * nb), 0, "%s: state changed", cases[i].name);
+    }
+    cr_assert_eq(tm_miras_write(&x.m, &x.s, NULL, k, v, ctx, B + 1), TM_EINVAL, "B > state B");
+    free(before); free(after); free(k); free(v); free(ctx);
+    mem_free(&x);
 }
