@@ -130,8 +130,8 @@ tm_status tm_miras_declare(tm_miras *m, const tm_miras_config *cfg, tm_params *p
     TM_TRY(tm_params_declare(p, name, 1, &one, TM_PARAM_NO_DECAY, &m->mix_off));
     m->work_floats = tm_miras_work_floats(cfg);
     m->work = calloc(m->work_floats, sizeof(float));
-    m->scores = calloc((size_t)cfg->mem_slots, sizeof(double));
-    if (!m->work || !m->scores) {
+    m->scratch = calloc(tm_miras_read_scratch_doubles(cfg), sizeof(double));
+    if (!m->work || !m->scratch) {
         size_t n = m->work_floats;
         tm_miras_free(m);
         return tm_fail(TM_ENOMEM, "miras: cannot allocate a %zu-float workspace for max_B=%d", n,
@@ -184,9 +184,9 @@ void tm_miras_init(tm_miras *m, tm_rng *rng) {
 void tm_miras_free(tm_miras *m) {
     if (!m) return;
     free(m->work);
-    free(m->scores);
+    free(m->scratch);
     m->work = NULL;
-    m->scores = NULL;
+    m->scratch = NULL;
     m->work_floats = 0;
 }
 

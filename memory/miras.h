@@ -69,8 +69,9 @@ typedef struct {
     float *mix_logit, *d_mix_logit;
     float *work;        /* owned workspace for max_B streams (write, surprise, OT) */
     size_t work_floats;
-    double *scores;     /* owned scratch [M]: one head's scores, kept in double so
-                           the softmax does not round scores of size 1/tau to float */
+    double *scratch;    /* owned: one stream's read chain in double, so scores of
+                           size 1/tau and the chain after them are not rounded
+                           to float at every step */
 } tm_miras;
 
 typedef struct {

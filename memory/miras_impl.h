@@ -116,9 +116,13 @@ static inline void miras_affine_backward(float *dx, float *dW, float *db, const 
     }
 }
 
-/* The read forward for B streams into act (what surprise and write reuse). */
-void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *s, float *act, const float *key,
-                           const float *context, int B);
+/* The read forward for B streams into act (what surprise and write reuse);
+ * v [B,d] (may be NULL) gets c * u. */
+void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *s, float *v, float *act,
+                           const float *key, const float *context, int B);
+/* Doubles of m->scratch: one stream's read chain (scores, q, qc, rcat, ro,
+ * both tiers' reads, u, h1). */
+size_t tm_miras_read_scratch_doubles(const tm_miras_config *cfg);
 
 /* The model's workspace (m->work), sized at declare for cfg->max_B streams:
  *   act [max_B * act_stream]   read forward for surprise and write

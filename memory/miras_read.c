@@ -24,14 +24,31 @@ static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
 /* In the order (score desc, index asc), is (v, j) after (pv, pi)? */
 static int after(double v, int j, double pv, int pi) { return v < pv || (v == pv && j > pi); }
 
+/* y [n_out] = W x + b (b may be NULL) with x, y in double. */
+static void affine_d(double *y, const float *W, const float *b, const double *x, int n_out,
+                     int n_in) {
+    for (int o = 0; o < n_out; o++) {
+        double a = b ? (double)b[o] : 0.0;
+        const float *w = W + (size_t)o * n_in;
+        for (int i = 0; i < n_in; i++) a += (double)w[i] * x[i];
+        y[o] = a;
+    }
+}
+
+static void to_float(float *dst, const double *src, int n) {
+    for (int i = 0; i < n; i++) dst[i] = (float)src[i];
+}
+
 /* One head of one tier: weights w [M] (0 for empty or dropped slots),
  * cosines cosv [M] of the kept slots, and the head's read r [hd]; sc [M] is
  * scratch for the scores (-inf marks an excluded slot). */
-static void read_head(const tm_miras_config *c, float *w, float *cosv, float *r, double *sc,
-                      const float *qh, const float *keys, const float *values,
+static void read_head(const tm_miras_config *c, float *w, float *cosv, double *r, double *sc,
+                      const double *qh, const float *keys, const float *values,
                       const float *strength, int h, int n_full) {
     int M = c->mem_slots, s = miras_slot_dim(c), hd = s / c->n_heads;
-    double nq = fmax(miras_norm(qh, hd), TM_MIRAS_COS_EPS);
+    double nq = 0.0;
+    for (int i = 0; i < hd; i++) nq += qh[i] * qh[i];
+    nq = fmax(sqrt(nq), TM_MIRAS_COS_EPS);
     for (int j = 0; j < M; j++) {
         if (!(strength[j] > 0.0f)) { /* empty: excluded, not scored */
             sc[j] = -INFINITY;
@@ -40,7 +57,7 @@ static void read_head(const tm_miras_config *c, float *w, float *cosv, float *r,
         }
         const float *K = keys + (size_t)j * s + (size_t)h * hd;
         double dot = 0.0;
-        for (int i = 0; i < hd; i++) dot += (double)qh[i] * K[i];
+        for (int i = 0; i < hd; i++) dot += qh[i] * K[i];
         double cs = dot / (nq * fmax(miras_norm(K, hd), TM_MIRAS_COS_EPS));
         cosv[j] = (float)cs;
         sc[j] = cs / c->temperature + log((double)strength[j]);
@@ -70,7 +87,7 @@ static void read_head(const tm_miras_config *c, float *w, float *cosv, float *r,
         if (sc[j] > mx) mx = sc[j];
     for (int j = 0; j < M; j++)
         if (sc[j] != -INFINITY) sum += exp(sc[j] - mx);
-    for (int i = 0; i < hd; i++) r[i] = 0.0f;
+    for (int i = 0; i < hd; i++) r[i] = 0.0;
     for (int j = 0; j < M; j++) {
         if (sc[j] == -INFINITY) {
             w[j] = 0.0f;
@@ -79,23 +96,43 @@ static void read_head(const tm_miras_config *c, float *w, float *cosv, float *r,
         double wj = exp(sc[j] - mx) / sum;
         w[j] = (float)wj;
         const float *V = values + (size_t)j * s + (size_t)h * hd;
-        for (int i = 0; i < hd; i++) r[i] += (float)(wj * V[i]);
+        for (int i = 0; i < hd; i++) r[i] += wj * V[i];
     }
 }
 
-void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *st, float *act, const float *key,
-                           const float *context, int B) {
+size_t tm_miras_read_scratch_doubles(const tm_miras_config *c) {
+    size_t d = (size_t)c->d_model, s = (size_t)miras_slot_dim(c);
+    return (size_t)c->mem_slots + d + s + 2 * (2 * s + d) + d + (size_t)miras_conf_hidden(c);
+}
+
+/* The whole chain of one stream runs in double (m->scratch) and is stored
+ * in act as float: one rounding per saved value, none compounding along the
+ * chain, so v is within an ulp or so of the exact read (what makes the
+ * finite-difference check at tau = 0.1 meaningful). */
+void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *st, float *v, float *act,
+                           const float *key, const float *context, int B) {
     const tm_miras_config *c = &m->cfg;
     int d = c->d_model, s = m->slot_dim, M = c->mem_slots, H = c->n_heads, hd = m->head_dim;
     int hid = miras_conf_hidden(c);
+    double *sc = m->scratch, *q = sc + M, *qc = q + d, *rcat = qc + s, *ro = rcat + s,
+           *rout[2], *u, *h1;
+    rout[0] = ro + s;
+    rout[1] = rout[0] + d; /* tier 1 reuses rcat and ro after tier 0 is done */
+    u = rout[1] + d;
+    h1 = u + d;
     for (int b = 0; b < B; b++) {
         miras_act_view a = miras_act_at(c, act, b);
         const float *k = key + (size_t)b * d;
-        if (c->use_query_proj) miras_affine(a.q, m->q_proj.w, m->q_proj.b, k, d, d);
-        else memcpy(a.q, k, (size_t)d * sizeof(float));
-        if (c->use_memory_compression)
-            miras_affine(a.qc, m->compress.w, m->compress.b, a.q, s, d);
-        else memcpy(a.qc, a.q, (size_t)s * sizeof(float));
+        if (c->use_query_proj) {
+            for (int i = 0; i < d; i++) qc[i] = k[i]; /* qc as a staging row */
+            affine_d(q, m->q_proj.w, m->q_proj.b, qc, d, d);
+        } else {
+            for (int i = 0; i < d; i++) q[i] = k[i];
+        }
+        if (c->use_memory_compression) affine_d(qc, m->compress.w, m->compress.b, q, s, d);
+        else memcpy(qc, q, (size_t)s * sizeof(double));
+        to_float(a.q, q, d);
+        to_float(a.qc, qc, s);
         for (int t = 0; t < 2; t++) {
             size_t kv = (size_t)b * M * s;
             const float *keys = (t ? st->deep_keys : st->fast_keys) + kv;
@@ -110,17 +147,21 @@ void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *st, float *a
                 memset(a.rcat[t], 0, (size_t)s * sizeof(float));
                 memset(a.ro[t], 0, (size_t)s * sizeof(float));
                 memset(a.rout[t], 0, (size_t)d * sizeof(float));
+                for (int i = 0; i < d; i++) rout[t][i] = 0.0;
                 continue;
             }
             for (int h = 0; h < H; h++)
                 read_head(c, a.w[t] + (size_t)h * M, a.cosv[t] + (size_t)h * M,
-                          a.rcat[t] + (size_t)h * hd, m->scores, a.qc + (size_t)h * hd, keys, values,
-                          strength, h, n_full);
-            if (H > 1) miras_affine(a.ro[t], m->o_proj.w, m->o_proj.b, a.rcat[t], s, s);
-            else memcpy(a.ro[t], a.rcat[t], (size_t)s * sizeof(float));
+                          rcat + (size_t)h * hd, sc, qc + (size_t)h * hd, keys, values, strength,
+                          h, n_full);
+            if (H > 1) affine_d(ro, m->o_proj.w, m->o_proj.b, rcat, s, s);
+            else memcpy(ro, rcat, (size_t)s * sizeof(double));
             if (c->use_memory_compression)
-                miras_affine(a.rout[t], m->decompress.w, m->decompress.b, a.ro[t], d, s);
-            else memcpy(a.rout[t], a.ro[t], (size_t)d * sizeof(float));
+                affine_d(rout[t], m->decompress.w, m->decompress.b, ro, d, s);
+            else memcpy(rout[t], ro, (size_t)d * sizeof(double));
+            to_float(a.rcat[t], rcat, s);
+            to_float(a.ro[t], ro, s);
+            to_float(a.rout[t], rout[t], d);
         }
         double z = *m->mix_logit;
         if (context) {
@@ -133,18 +174,22 @@ void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *st, float *a
         if (*a.full[0] != 0.0f && *a.full[1] == 0.0f) mix = 1.0;
         if (*a.full[0] == 0.0f && *a.full[1] != 0.0f) mix = 0.0;
         *a.mix = (float)mix;
-        for (int i = 0; i < d; i++)
-            a.u[i] = (float)(mix * a.rout[0][i] + (1.0 - mix) * a.rout[1][i]);
+        for (int i = 0; i < d; i++) u[i] = mix * rout[0][i] + (1.0 - mix) * rout[1][i];
+        to_float(a.u, u, d);
+        double conf = 1.0;
         if (c->use_adaptive_retrieval) {
-            miras_affine(a.h1, m->conf1.w, m->conf1.b, a.q, hid, d);
-            for (int i = 0; i < hid; i++) a.h1[i] = a.h1[i] > 0.0f ? a.h1[i] : 0.0f;
-            float z2;
-            miras_affine(&z2, m->conf2.w, m->conf2.b, a.h1, 1, hid);
-            *a.conf = (float)sigmoid(z2);
+            affine_d(h1, m->conf1.w, m->conf1.b, q, hid, d);
+            for (int i = 0; i < hid; i++) h1[i] = h1[i] > 0.0 ? h1[i] : 0.0;
+            double z2;
+            affine_d(&z2, m->conf2.w, m->conf2.b, h1, 1, hid);
+            conf = sigmoid(z2);
+            to_float(a.h1, h1, hid);
         } else {
             memset(a.h1, 0, (size_t)hid * sizeof(float));
-            *a.conf = 1.0f;
         }
+        *a.conf = (float)conf;
+        if (v)
+            for (int i = 0; i < d; i++) v[(size_t)b * d + i] = (float)(conf * u[i]);
     }
 }
 
@@ -165,13 +210,12 @@ tm_status tm_miras_read_forward(const tm_miras *m, const tm_miras_state *s, floa
                                 tm_miras_read_info *info, float *act, const float *key,
                                 const float *context, int B) {
     TM_TRY(check_read_args(m, s, v, act, key, B, "read_forward"));
-    tm_miras_read_streams(m, s, act, key, context, B);
+    tm_miras_read_streams(m, s, v, act, key, context, B);
     const tm_miras_config *c = &m->cfg;
     int d = c->d_model;
     size_t hm = (size_t)c->n_heads * c->mem_slots;
     for (int b = 0; b < B; b++) {
         miras_act_view a = miras_act_at(c, act, b);
-        for (int i = 0; i < d; i++) v[(size_t)b * d + i] = *a.conf * a.u[i];
         if (!info) continue;
         if (info->v_fast) memcpy(info->v_fast + (size_t)b * d, a.rout[0], (size_t)d * sizeof(float));
         if (info->v_deep) memcpy(info->v_deep + (size_t)b * d, a.rout[1], (size_t)d * sizeof(float));
@@ -300,7 +344,7 @@ tm_status tm_miras_surprise(const tm_miras *m, const tm_miras_state *s, float *s
     if (B > m->cfg.max_B)
         return tm_fail(TM_EINVAL, "miras: surprise B must be <= max_B=%d (got %d)", m->cfg.max_B, B);
     miras_work_view wk = tm_miras_work_at(m);
-    tm_miras_read_streams(m, s, wk.act, key, context, B);
+    tm_miras_read_streams(m, s, NULL, wk.act, key, context, B);
     int d = m->cfg.d_model;
     for (int b = 0; b < B; b++) {
         miras_act_view a = miras_act_at(&m->cfg, wk.act, b);

@@ -4,6 +4,7 @@
  * Definition: shared spec memory.md "DualTierMiras"; memory/miras.h. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,11 @@ static tm_gc_result gc_run(const tm_gc_row *row, unsigned long long seed) {
         tm_linear *c1 = &g.x.m.conf1;
         for (int i = 0; i < c1->cfg.d_out * c1->cfg.d_in; i++) c1->w[i] *= 0.05f;
         for (int i = 0; i < c1->cfg.d_out; i++) c1->b[i] = i % 2 ? -1.0f : 1.0f;
+        /* and c away from saturation (|z2| below ~1), so the head's
+         * gradients stay well above the fp32 noise of the loss */
+        tm_linear *c2 = &g.x.m.conf2;
+        for (int i = 0; i < c2->cfg.d_in; i++) c2->w[i] = 0.5f * tm_rng_normal(&r);
+        c2->b[0] = 0.0f;
     }
     g.key = randn(&r, (size_t)B * d, 1.0f);
     g.ctx = randn(&r, (size_t)B * d, 1.0f);
@@ -202,8 +208,17 @@ static tm_gc_result gc_run(const tm_gc_row *row, unsigned long long seed) {
                 for (int i = 0; i < s; i++) K[i] = sign * qc[i] + noise * tm_rng_normal(&r);
             }
     }
-    cr_assert_eq(tm_miras_read_forward(&g.x.m, &g.x.s, g.v, NULL, g.x.act, g.key,
+    /* dv = noise + v + (v_fast - v_deep): L then depends on the confidence
+     * (through dv . u) and on the mix (through du . (r_fast - r_deep)) with
+     * gradients of order one, never small by an accident of the random dv,
+     * so those paths are judged above the fp32 noise of L. */
+    float *vf = calloc((size_t)B * d, sizeof(float)), *vd = calloc((size_t)B * d, sizeof(float));
+    tm_miras_read_info info = {.v_fast = vf, .v_deep = vd};
+    cr_assert_eq(tm_miras_read_forward(&g.x.m, &g.x.s, g.v, &info, g.x.act, g.key,
                                        use_ctx ? g.ctx : NULL, B), TM_OK);
+    for (int i = 0; i < B * d; i++) g.dv[i] += g.v[i] + vf[i] - vd[i];
+    free(vf);
+    free(vd);
     tm_params_zero_grad(&g.x.p);
     cr_assert_eq(tm_miras_read_backward(&g.x.m, &g.x.s, g.dkey, use_ctx ? g.dctx : NULL, g.dv,
                                         g.key, use_ctx ? g.ctx : NULL, g.x.act, B), TM_OK, "%s",
@@ -217,9 +232,29 @@ static tm_gc_result gc_run(const tm_gc_row *row, unsigned long long seed) {
         vars[nv++] = (tm_gc_var){pv->name, g.x.p.data + pv->offset, g.x.p.grad + pv->offset,
                                  (long)pv->numel};
     }
-    tm_gc_opts o = tm_gc_precise_opts();
-    if (getenv("GC_EPS")) o.eps = atof(getenv("GC_EPS"));
-    tm_gc_result res = tm_gradcheck(gc_loss, &g, vars, nv, o);
+    /* Two step sizes: the cosine's inputs (key, W_q, b_q, compress) move
+     * scores by step / (|q_h| tau), so they take a small step; everything
+     * after the softmax is gentle and takes the larger one, which keeps its
+     * smaller gradients above the fp32 noise of L. */
+    tm_gc_var sharp[16], gentle[16];
+    int ns = 0, ng = 0;
+    for (int i = 0; i < nv; i++) {
+        const char *nm = vars[i].name;
+        int is_sharp = !strcmp(nm, "key") || strstr(nm, "q_proj") || strstr(nm, ".compress.");
+        if (is_sharp) sharp[ns++] = vars[i];
+        else gentle[ng++] = vars[i];
+    }
+    tm_gc_opts os = tm_gc_precise_opts(), og = tm_gc_precise_opts();
+    os.eps = 3e-2;
+    og.eps = 5e-2;
+    tm_gc_result res = tm_gradcheck(gc_loss, &g, sharp, ns, os);
+    tm_gc_result rg = tm_gradcheck(gc_loss, &g, gentle, ng, og);
+    long checked = res.checked + rg.checked;
+    if (rg.worst > res.worst) res = rg;
+    res.checked = checked;
+    char msg[sizeof res.msg];
+    snprintf(msg, sizeof msg, "%.180s; %ld entries in all", res.msg, checked);
+    memcpy(res.msg, msg, sizeof msg);
     free(g.key); free(g.ctx); free(g.dv); free(g.v); free(g.dkey); free(g.dctx);
     mem_free(&g.x);
     return res;
@@ -243,7 +278,7 @@ Test(miras, read_gradients_match_finite_differences_over_configs) {
     size_t n = sizeof gc_rows / sizeof gc_rows[0];
     double worst = 0.0;
     for (size_t i = 0; i < n; i++) {
-        tm_gc_result r = gc_rows[i].run(&gc_rows[i], (getenv("GC_SEED") ? atoi(getenv("GC_SEED")) : 1000) + i);
+        tm_gc_result r = gc_rows[i].run(&gc_rows[i], 1000 + i);
         if (r.worst > worst) worst = r.worst;
         cr_log_info("miras gradcheck %-32s %s", gc_rows[i].name, r.msg);
     }
