@@ -13,7 +13,8 @@
  *
  * Nothing in read/write allocates: per-read activations live in a caller
  * buffer of tm_miras_read_act_floats(cfg, B) floats, and the model owns a
- * workspace sized for max_B streams at declare time.
+ * workspace sized for max_B streams at declare time (and a small scratch the
+ * read uses), so one model serves one caller at a time.
  *
  * Choices the spec leaves open (documented here, tested in test_miras.c):
  *  - W_o is [s, s] with s the slot width (d, or r when compressed), applied

@@ -124,8 +124,12 @@ void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *st, float *v
         miras_act_view a = miras_act_at(c, act, b);
         const float *k = key + (size_t)b * d;
         if (c->use_query_proj) {
-            for (int i = 0; i < d; i++) qc[i] = k[i]; /* qc as a staging row */
-            affine_d(q, m->q_proj.w, m->q_proj.b, qc, d, d);
+            for (int o = 0; o < d; o++) {
+                double acc = m->q_proj.b[o];
+                const float *w = m->q_proj.w + (size_t)o * d;
+                for (int i = 0; i < d; i++) acc += (double)w[i] * k[i];
+                q[o] = acc;
+            }
         } else {
             for (int i = 0; i < d; i++) q[i] = k[i];
         }

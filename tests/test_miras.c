@@ -819,3 +819,111 @@ Test(miras, nonfinite_write_input_fails_naming_it_and_leaves_state_intact) {
     free(before); free(after); free(k); free(v); free(ctx);
     mem_free(&x);
 }
+
+/* The read against the spec's formulas computed here in double, for a config
+ * that uses every stage but compression: H = 2 (W_o), sparse top-3, mixed
+ * strengths with empty slots, query projection, context gate, confidence. */
+Test(miras, read_equals_the_spec_formula) {
+    const int d = 8, M = 6, B = 2, H = 2, hd = 4, K = 3;
+    tm_miras_config c = small_config(d, M);
+    c.n_heads = H;
+    c.use_sparse_attention = 1;
+    c.top_k_retrieval = K;
+    mem x;
+    mem_make(&x, &c, B, 18);
+    tm_rng r;
+    tm_rng_seed(&r, 18, 1);
+    for (size_t i = 0; i < x.p.n; i++) x.p.data[i] += 0.2f * tm_rng_normal(&r);
+    for (int b = 0; b < B; b++) {
+        fill_tier(&x, &r, 0, b, M - 1, 1); /* one empty slot each */
+        fill_tier(&x, &r, 1, b, 4, 1);
+    }
+    float *key = randn(&r, (size_t)B * d, 1.0f), *ctx = randn(&r, (size_t)B * d, 1.0f);
+    float v[16], w[2 * 2 * 2 * 6], conf[2], mix[2];
+    tm_miras_read_info info = {.weights = w, .confidence = conf, .mix = mix};
+    read(&x, v, &info, key, ctx, B);
+    const tm_miras *m = &x.m;
+    for (int b = 0; b < B; b++) {
+        double q[8], rt[2][8], want_w[2][2][6];
+        for (int o = 0; o < d; o++) {
+            q[o] = m->q_proj.b[o];
+            for (int i = 0; i < d; i++) q[o] += (double)m->q_proj.w[o * d + i] * key[b * d + i];
+        }
+        for (int t = 0; t < 2; t++) {
+            double rc[8] = {0};
+            const float *st = tier_strength(&x.s, t, b);
+            for (int h = 0; h < H; h++) {
+                double sc[6], nq = 0;
+                int kept[6];
+                for (int i = 0; i < hd; i++) nq += q[h * hd + i] * q[h * hd + i];
+                for (int j = 0; j < M; j++) {
+                    kept[j] = st[j] > 0;
+                    const float *Kj = tier_keys(&x.s, t, b, j) + h * hd;
+                    double dot = 0, nk = 0;
+                    for (int i = 0; i < hd; i++) { dot += q[h * hd + i] * Kj[i]; nk += (double)Kj[i] * Kj[i]; }
+                    sc[j] = kept[j] ? dot / (sqrt(nq) * sqrt(nk)) / c.temperature + log(st[j]) : -INFINITY;
+                }
+                for (int j = 0; j < M; j++) { /* top-K: fewer than K slots score higher */
+                    int above = 0;
+                    for (int i = 0; i < M; i++) above += kept[i] && (sc[i] > sc[j] || (sc[i] == sc[j] && i < j));
+                    if (above >= K) kept[j] = 0;
+                }
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < M; j++) if (kept[j] && sc[j] > mx) mx = sc[j];
+                for (int j = 0; j < M; j++) sum += kept[j] ? exp(sc[j] - mx) : 0;
+                for (int j = 0; j < M; j++) {
+                    want_w[t][h][j] = kept[j] ? exp(sc[j] - mx) / sum : 0;
+                    for (int i = 0; i < hd; i++) rc[h * hd + i] += want_w[t][h][j] * tier_values(&x.s, t, b, j)[h * hd + i];
+                }
+            }
+            for (int o = 0; o < d; o++) {
+                rt[t][o] = m->o_proj.b[o];
+                for (int i = 0; i < d; i++) rt[t][o] += (double)m->o_proj.w[o * d + i] * rc[i];
+            }
+        }
+        double z = *m->mix_logit;
+        for (int i = 0; i < d; i++) z += (double)m->ctx_gate.w[i] * ctx[b * d + i];
+        double mm = 1 / (1 + exp(-z)), z2 = m->conf2.b[0];
+        int hid = m->conf1.cfg.d_out;
+        for (int o = 0; o < hid; o++) {
+            double h1 = m->conf1.b[o];
+            for (int i = 0; i < d; i++) h1 += (double)m->conf1.w[o * d + i] * q[i];
+            z2 += m->conf2.w[o] * (h1 > 0 ? h1 : 0);
+        }
+        double cc = 1 / (1 + exp(-z2));
+        cr_assert_float_eq(mix[b], mm, 1e-6);
+        cr_assert_float_eq(conf[b], cc, 1e-6);
+        for (int i = 0; i < d; i++)
+            cr_assert_float_eq(v[b * d + i], cc * (mm * rt[0][i] + (1 - mm) * rt[1][i]), 1e-5,
+                               "stream %d v[%d]", b, i);
+        for (int t = 0; t < 2; t++)
+            for (int h = 0; h < H; h++)
+                for (int j = 0; j < M; j++)
+                    cr_assert_float_eq(w[((b * 2 + t) * H + h) * M + j], want_w[t][h][j], 1e-6,
+                                       "stream %d tier %d head %d slot %d", b, t, h, j);
+    }
+    free(key); free(ctx);
+    mem_free(&x);
+}
+
+Test(miras, topk_ties_keep_the_lower_slot) {
+    const int d = 4, M = 4;
+    tm_miras_config c = small_config(d, M);
+    c.use_sparse_attention = 1;
+    c.top_k_retrieval = 1;
+    c.use_query_proj = 0;
+    mem x;
+    mem_make(&x, &c, 1, 19);
+    float k[4] = {1, 2, 3, 4}, other[4] = {-1, 0, 1, 0};
+    for (int j = 0; j < M; j++) {
+        memcpy(tier_keys(&x.s, 0, 0, j), j == 1 || j == 3 ? k : other, sizeof k);
+        tier_values(&x.s, 0, 0, j)[0] = (float)j;
+        tier_strength(&x.s, 0, 0)[j] = 1.0f;
+    }
+    float v[4], w[2 * 4];
+    tm_miras_read_info info = {.weights = w};
+    read(&x, v, &info, k, NULL, 1);
+    cr_assert_eq(w[1], 1.0f, "slots 1 and 3 tie; the lower one is kept");
+    cr_assert_eq(w[3], 0.0f);
+    mem_free(&x);
+}
