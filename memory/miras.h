@@ -13,14 +13,30 @@
  *
  * Nothing in read/write allocates: per-read activations live in a caller
  * buffer of tm_miras_read_act_floats(cfg, B) floats, and the model owns a
- * workspace sized for max_B streams at declare time.
+ * workspace sized for max_B streams at declare time (and a small scratch the
+ * read uses), so one model serves one caller at a time.
  *
  * Choices the spec leaves open (documented here, tested in test_miras.c):
  *  - W_o is [s, s] with s the slot width (d, or r when compressed), applied
  *    to the concatenated heads before decompression.
  *  - The confidence head reads the uncompressed projected query q (d wide).
  *  - surprise and write take the same optional context as read (the tier mix
- *    uses it); NULL means the context-free mix sigmoid(mix_logit). */
+ *    uses it); NULL means the context-free mix sigmoid(mix_logit).
+ *  - The confidence head's hidden width is max(1, d/4); the context gate has
+ *    no bias (mix_logit is its bias).
+ *  - Cosines clamp both norms at 1e-6 (TM_MIRAS_COS_EPS in miras_impl.h),
+ *    with zero gradient through the clamp.
+ *  - Top-k ties: the lower slot index is kept.
+ *  - Write order per call: surprise, decay, fast tier, gated deep tier,
+ *    consolidation; decay ages only what was stored before the call, so a
+ *    slot written once empties after exactly ceil(ln 0.01 / ln rate) further
+ *    calls; an emptied slot's contents are zeroed. The ring pointer advances
+ *    only when it overwrites (after a fill from empty it points at the
+ *    oldest slot).
+ *  - The OT write policy's plan (M stored keys and the new one onto the M
+ *    slots, uniform masses) is defined in miras_write.c.
+ *  - Consolidation: an empty deep slot that receives mass takes its target
+ *    exactly with strength 1; filled deep slots keep their strength. */
 #ifndef TM_MEMORY_MIRAS_H
 #define TM_MEMORY_MIRAS_H
 
@@ -69,6 +85,9 @@ typedef struct {
     float *mix_logit, *d_mix_logit;
     float *work;        /* owned workspace for max_B streams (write, surprise, OT) */
     size_t work_floats;
+    double *scratch;    /* owned: one stream's read chain in double, so scores of
+                           size 1/tau and the chain after them are not rounded
+                           to float at every step */
 } tm_miras;
 
 typedef struct {
