@@ -252,6 +252,7 @@ tm_status tm_controller_create(tm_controller *m, const tm_controller_config *cfg
     /* The memory's widths follow the controller's (controller.h). */
     m->cfg.miras.d_model = cfg->d_model;
     m->cfg.kv.key_dim = m->cfg.kv.value_dim = cfg->d_model;
+    if (m->cfg.dt_rank == 0) m->cfg.dt_rank = (cfg->d_model + 15) / 16; /* the resolved R */
     m->vt = vtables[cfg->kind];
     tm_params_init(&m->params);
     tm_status rc = m->vt->create(m, seed);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "controllers/controller.h"
+#include "controllers/stack.h"
 #include "core/adamw.h"
 #include "core/rng.h"
 #include "tests/gradcheck.h"
@@ -552,3 +553,100 @@ Test(controllers, report_counts_every_parameter_once) {
     }
 }
 
+
+/* ---- the stack alone: no input layer, no final norm (MambaDualMem's use) ------ */
+
+typedef struct {
+    tm_ctx ctx;
+    tm_params p;
+    tm_stack s;
+    tm_stack_state init;
+    tm_stack_acts acts;
+    float *x, *y, *dy, *dx;
+    int32_t *start;
+} stack_case;
+
+static double stack_loss(void *user) {
+    stack_case *c = user;
+    tm_tensor tx = tensor(c->x, TM_F32, 3, B_, T_, 16), ty = tensor(c->y, TM_F32, 3, B_, T_, 16);
+    tm_tensor ts = tensor(c->start, TM_I32, 2, B_, T_, 0);
+    cr_assert_eq(tm_stack_forward(&c->ctx, &c->s, &ty, &c->acts, NULL, &c->init, &tx, &ts), TM_OK, "%s",
+                 tm_last_error());
+    return tm_gc_dot(c->dy, c->y, (long)B_ * T_ * 16);
+}
+
+Test(controllers, a_bare_stack_without_input_layer_or_final_norm_has_exact_gradients) {
+    tm_stack_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.d_model = 16, sc.n_layers = 2, sc.input = TM_STACK_INPUT_NONE, sc.final_norm = 0;
+    sc.residual_weights = 1;
+    sc.layer_kind[0] = TM_STACK_MAMBA, sc.layer_kind[1] = TM_STACK_ATTN;
+    sc.attn = tm_attn_config_default(16, 2);
+    sc.attn.window = 5;
+    sc.mlp = tm_mlp_config_default(16);
+    sc.mamba = tm_mamba_config_default(16);
+    sc.mamba.d_state = 4;
+    stack_case c;
+    tm_params_init(&c.p);
+    cr_assert_eq(tm_stack_declare(&c.s, &sc, &c.p, "backbone"), TM_OK, "%s", tm_last_error());
+    cr_assert_eq(tm_params_finalize(&c.p), TM_OK);
+    cr_assert(tm_params_find(&c.p, "backbone.layers.1.attn.q_proj.weight") != NULL);
+    cr_assert(tm_params_find(&c.p, "backbone.norm_f.weight") == NULL);
+    tm_stack_bind(&c.s, &c.p);
+    tm_rng r;
+    tm_rng_seed(&r, 5, 0);
+    tm_stack_init(&c.s, &r);
+    cr_assert_eq(tm_ctx_init(&c.ctx, TM_CPU, 1), TM_OK);
+    cr_assert_eq(tm_ctx_reserve(&c.ctx, tm_stack_scratch_floats(&c.s, &c.ctx, B_, T_)), TM_OK);
+    cr_assert_eq(tm_stack_acts_create(&c.s, B_, T_, &c.acts), TM_OK);
+    cr_assert_eq(tm_stack_state_create(&c.s, B_, &c.init), TM_OK);
+    size_t n = (size_t)B_ * T_ * 16;
+    c.x = malloc(n * sizeof(float)), c.y = calloc(n, sizeof(float));
+    c.dy = malloc(n * sizeof(float)), c.dx = calloc(n, sizeof(float));
+    tm_rng_fill_normal(&r, c.x, (long)n, 0.0f, 1.0f);
+    tm_rng_fill_normal(&r, c.dy, (long)n, 0.0f, 1.0f);
+    c.start = make_starts(B_, T_);
+    /* A non-zero initial state: run the sequence once into it. */
+    tm_tensor tx = tensor(c.x, TM_F32, 3, B_, T_, 16), ty = tensor(c.y, TM_F32, 3, B_, T_, 16);
+    cr_assert_eq(tm_stack_forward(&c.ctx, &c.s, &ty, &c.acts, &c.init, &c.init, &tx, NULL), TM_OK);
+    tm_rng_fill_normal(&r, c.x, (long)n, 0.0f, 1.0f);
+    stack_loss(&c);
+    tm_tensor tdy = tensor(c.dy, TM_F32, 3, B_, T_, 16), tdx = tensor(c.dx, TM_F32, 3, B_, T_, 16);
+    cr_assert_eq(tm_stack_backward(&c.ctx, &c.s, &tdx, &tdy, &tx, &c.acts), TM_OK, "%s", tm_last_error());
+    tm_gc_var vars[64];
+    int nv = 0;
+    for (int i = 0; i < c.p.n_views && nv < 63; i++, nv++)
+        vars[nv] = (tm_gc_var){c.p.views[i].name, c.p.data + c.p.views[i].offset, c.p.grad + c.p.views[i].offset,
+                               (long)c.p.views[i].numel};
+    vars[nv++] = (tm_gc_var){"x", c.x, c.dx, (long)n};
+    tm_gc_opts o = tm_gc_precise_opts(); /* the floor as in gradcheck_case */
+    o.floor_abs = 0.1;
+    o.max_checks = 6;
+    tm_gc_result res = tm_gradcheck(stack_loss, &c, vars, nv, o);
+    cr_expect(res.worst < GC_TOL, "bare stack: %s", res.msg);
+    cr_log_info("bare stack: %s", res.msg);
+    /* step agrees with the forward too (from the same initial state). */
+    tm_stack_state ss;
+    cr_assert_eq(tm_stack_state_create(&c.s, B_, &ss), TM_OK);
+    tm_stack_state_copy(&c.s, &ss, &c.init);
+    stack_loss(&c);
+    float yrow[B_ * 16], xrow[B_ * 16];
+    for (int t = 0; t < T_; t++) {
+        int32_t mask[B_];
+        for (int b = 0; b < B_; b++) {
+            mask[b] = c.start[b * T_ + t];
+            memcpy(xrow + b * 16, c.x + ((size_t)b * T_ + t) * 16, sizeof(float) * 16);
+        }
+        tm_stack_state_reset(&c.s, &ss, mask);
+        tm_tensor sx = tensor(xrow, TM_F32, 2, B_, 16, 0), sy = tensor(yrow, TM_F32, 2, B_, 16, 0);
+        cr_assert_eq(tm_stack_step(&c.ctx, &c.s, &ss, &sy, &sx), TM_OK, "%s", tm_last_error());
+        for (int b = 0; b < B_; b++)
+            expect_same(yrow + b * 16, c.y + ((size_t)b * T_ + t) * 16, 16, 1e-5, "bare stack step");
+    }
+    tm_stack_state_free(&c.s, &ss), tm_stack_state_free(&c.s, &c.init);
+    tm_stack_acts_free(&c.acts);
+    tm_stack_free(&c.s);
+    tm_params_free(&c.p);
+    tm_ctx_free(&c.ctx);
+    free(c.x), free(c.y), free(c.dy), free(c.dx), free(c.start);
+}
