@@ -237,9 +237,16 @@ static tm_gc_result gradcheck_case(const ctrl_case *c, uint64_t seed) {
     return res;
 }
 
-/* The worst measured over the rows with the floor above: 1.7e-3 (noise on
- * a Mamba gradient of 0.05 in the 3-layer hybrid). */
-#define GC_TOL 2e-3
+/* Measured (Release, 4 checks per view): worst 2.7e-3 (hybrid with unified
+ * RoPE, a Mamba dt_proj.bias gradient of 2.8e-3 read as 2.5e-3); with 16
+ * checks per view 4.4e-3 (an MQA v_proj entry whose numeric side moves from
+ * 0.0585 to 0.0475 as eps goes 0.08 -> 0.16: curvature, with weights of
+ * scale 0.25 stepped by 0.08). The worst entry changes with eps, so it is
+ * the finite differences' noise and truncation, not one wrong gradient; a
+ * wrong composition (a missing residual weight, a norm on the wrong input)
+ * is off by O(1) on many entries. The layers themselves are checked to 1e-3
+ * at smaller shapes in tests/test_nn_seq.c. */
+#define GC_TOL 5e-3
 
 Test(controllers, gradients_match_finite_differences) {
     double worst = 0;
