@@ -657,3 +657,33 @@ Test(controllers, a_bare_stack_without_input_layer_or_final_norm_has_exact_gradi
     tm_ctx_free(&c.ctx);
     free(c.x), free(c.y), free(c.dy), free(c.dx), free(c.start);
 }
+
+Test(controllers, bad_inputs_fail_and_leave_the_state_alone) {
+    const ctrl_case *vec = &cases[0], *tok = &cases[1]; /* transformer, vectors and tokens */
+    for (int k = 0; k < 2; k++) {
+        fixture f;
+        cr_assert(fixture_setup(&f, k ? tok : vec, 600 + (uint64_t)k));
+        size_t n = tm_controller_state_stream_bytes(&f.m);
+        unsigned char *before = malloc(n), *after = malloc(n);
+        cr_assert_eq(tm_controller_state_save_stream(&f.m, &f.init, 2, before), TM_OK);
+        float y[B_ * 16], xw[B_ * (D_IN + 1)];
+        int32_t ids[B_] = {0, 1, VOCAB}; /* stream 2's id is out of range */
+        memset(xw, 0, sizeof xw);
+        tm_tensor ty = tensor(y, TM_F32, 2, B_, 16, 0);
+        tm_tensor bad = k ? tensor(ids, TM_I32, 1, B_, 0, 0) : tensor(xw, TM_F32, 2, B_, D_IN + 1, 0);
+        tm_status rc = tm_controller_step(&f.ctx, &f.m, &f.init, &ty, &bad);
+        cr_assert_eq(rc, k ? TM_ERANGE : TM_EINVAL, "%s: %s", f.c->name, tm_last_error());
+        cr_assert(strstr(tm_last_error(), k ? "7" : "x must be f32 [B,5]") != NULL, "%s", tm_last_error());
+        cr_assert_eq(tm_controller_state_save_stream(&f.m, &f.init, 2, after), TM_OK);
+        cr_assert(memcmp(before, after, n) == 0, "%s: a failed step changed the state", f.c->name);
+        /* A sequence longer than the acts were made for is refused. */
+        void *longx = random_input(&(tm_rng){{1, 2, 3, 4}}, f.tokens, B_, 11);
+        float *longy = calloc((size_t)B_ * 11 * 16, sizeof(float));
+        tm_tensor tx = x_seq(&f, longx, 11), tly = tensor(longy, TM_F32, 3, B_, 11, 16);
+        cr_assert_eq(tm_controller_forward(&f.ctx, &f.m, &tly, &f.acts, &f.init, &f.init, &tx, NULL), TM_EINVAL);
+        cr_assert_eq(tm_controller_state_save_stream(&f.m, &f.init, 2, after), TM_OK);
+        cr_assert(memcmp(before, after, n) == 0, "%s: a refused forward changed the state", f.c->name);
+        free(longx), free(longy), free(before), free(after);
+        fixture_free(&f);
+    }
+}
