@@ -22,6 +22,20 @@ static const tm_sanity_check registry[] = {
     {"zmq.inproc_pair", tm_sanity_zmq_inproc_pair},
     {"adamw.quadratic_decreases", tm_sanity_adamw_quadratic},
     {"ckpt.round_trip", tm_sanity_ckpt_round_trip},
+#define CONTROLLER_ROWS(name)                                           \
+    {#name ".step_matches_forward", tm_sanity_##name##_step_forward},   \
+    {#name ".gradient_vs_finite_differences", tm_sanity_##name##_gradient}, \
+    {#name ".adamw_lowers_a_memory_loss", tm_sanity_##name##_training},   \
+    {#name ".stream_state_bytes_round_trip", tm_sanity_##name##_state_bytes},
+    CONTROLLER_ROWS(transformer)
+    CONTROLLER_ROWS(mamba)
+    CONTROLLER_ROWS(mamba_dualmem)
+    CONTROLLER_ROWS(hybrid)
+#undef CONTROLLER_ROWS
+    {"miras.recall_and_stream_isolation", tm_sanity_miras_recall},
+    {"miras.read_gradient_vs_finite_differences", tm_sanity_miras_read_gradient},
+    {"kvcache.topk_matches_sort", tm_sanity_kvcache_topk},
+    {"sinkhorn.marginals", tm_sanity_sinkhorn_marginals},
 };
 
 const tm_sanity_check *tm_sanity_checks(int *n) {

@@ -30,4 +30,20 @@ int tm_sanity_zmq_inproc_pair(char *detail, size_t cap);
 int tm_sanity_adamw_quadratic(char *detail, size_t cap);
 int tm_sanity_ckpt_round_trip(char *detail, size_t cap);
 
+/* Model-level checks (cli/sanity_models.c): per controller kind, and the
+ * memory modules. */
+#define TM_SANITY_CONTROLLER_DECLS(name)                          \
+    int tm_sanity_##name##_step_forward(char *detail, size_t cap); \
+    int tm_sanity_##name##_gradient(char *detail, size_t cap);     \
+    int tm_sanity_##name##_training(char *detail, size_t cap);     \
+    int tm_sanity_##name##_state_bytes(char *detail, size_t cap);
+TM_SANITY_CONTROLLER_DECLS(transformer)
+TM_SANITY_CONTROLLER_DECLS(mamba)
+TM_SANITY_CONTROLLER_DECLS(mamba_dualmem)
+TM_SANITY_CONTROLLER_DECLS(hybrid)
+int tm_sanity_miras_recall(char *detail, size_t cap);
+int tm_sanity_miras_read_gradient(char *detail, size_t cap);
+int tm_sanity_kvcache_topk(char *detail, size_t cap);
+int tm_sanity_sinkhorn_marginals(char *detail, size_t cap);
+
 #endif

@@ -41,29 +41,6 @@ tm_status tm_controller_kind_parse(const char *name, tm_controller_kind *out) {
     return tm_fail(TM_EINVAL, "controller: unknown kind '%s'%s", name ? name : "(null)", hint);
 }
 
-/* DualTierMiras defaults as memory/miras.h documents them. This mirrors
- * tm_miras_config_default(d), which lives in memory/miras.c (not on this
- * branch yet): the lead replaces this with that call when both land. */
-static tm_miras_config miras_defaults(int d) {
-    tm_miras_config c;
-    memset(&c, 0, sizeof c);
-    c.d_model = d;
-    c.mem_slots = 64;
-    c.n_heads = 1;
-    c.lr_fast = 1.0f, c.lr_deep = 0.5f;
-    c.temperature = 0.1f;
-    c.surprise_threshold = 0.5f;
-    c.use_decay = 0, c.decay_rate = 0.999f;
-    c.use_sparse_attention = 0, c.top_k_retrieval = 8;
-    c.use_adaptive_retrieval = 1, c.use_query_proj = 1;
-    c.use_memory_compression = 0, c.compression_ratio = 0.5f;
-    c.write_policy = TM_MIRAS_RING;
-    c.consolidate_every = 0;
-    c.sinkhorn_eps = 0.05f, c.sinkhorn_iters = 50;
-    c.max_B = 64;
-    return c;
-}
-
 /* Small sizes that suit RL policy cores; the hybrid's 8 layers give one
  * attention layer (7) with the TransXSSM period 8 / offset 7. */
 tm_controller_config tm_controller_config_default(tm_controller_kind kind, int d_in) {
@@ -89,7 +66,7 @@ tm_controller_config tm_controller_config_default(tm_controller_kind kind, int d
      * spec's plain stacks. */
     c.unified_rope = kind == TM_CONTROLLER_HYBRID;
     c.residual_weights = kind == TM_CONTROLLER_HYBRID;
-    c.miras = miras_defaults(c.d_model);
+    c.miras = tm_miras_config_default(c.d_model);
     c.use_memory_residual = 1;
     c.use_kv_cache = 0;
     c.kv = tm_kvcache_config_default(c.d_model, c.d_model);
@@ -178,7 +155,11 @@ tm_status tm_controller_config_validate(const tm_controller_config *c) {
         kv.key_dim = kv.value_dim = c->d_model;
         TM_TRY(tm_kvcache_config_validate(&kv));
     }
-    /* miras.* are checked by tm_miras_declare when mamba_dualmem is created. */
+    if (c->kind == TM_CONTROLLER_MAMBA_DUALMEM) {
+        tm_miras_config mc = c->miras;
+        mc.d_model = c->d_model; /* the memory's width follows the controller's */
+        TM_TRY(tm_miras_config_validate(&mc));
+    }
     return TM_OK;
 }
 #undef BAD
@@ -347,6 +328,11 @@ void tm_controller_acts_free(const tm_controller *m, tm_controller_acts *a) {
     if (!a || !a->impl || !m || !m->vt) return;
     m->vt->acts_free(m, a);
     memset(a, 0, sizeof *a);
+}
+
+tm_status tm_controller_acts_freeze_writes(const tm_controller *m, tm_controller_acts *a, int on) {
+    if (!m || !m->vt || !a || !a->impl) return tm_fail(TM_EINVAL, "controller: freeze_writes got a NULL model or acts");
+    return m->vt->acts_freeze_writes ? m->vt->acts_freeze_writes(m, a, on) : TM_OK;
 }
 
 size_t tm_controller_scratch_floats(const tm_controller *m, const tm_ctx *ctx, int B, int T) {

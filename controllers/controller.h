@@ -148,6 +148,14 @@ tm_status tm_controller_backward(tm_ctx *ctx, const tm_controller *m, tm_tensor 
                                  const tm_tensor *dy, const tm_tensor *x,
                                  tm_controller_acts *acts);
 
+/* For finite-difference checks of controllers with memory. The spec makes
+ * memory writes gradient-free (slot contents are constants), so a
+ * perturbed forward must read the slots the unperturbed one wrote: with on,
+ * later forwards on these acts replay the writes (keys and values) recorded
+ * by the last forward instead of writing what they compute. Off again for
+ * real use. A no-op for controllers without memory. */
+tm_status tm_controller_acts_freeze_writes(const tm_controller *m, tm_controller_acts *a, int on);
+
 tm_status tm_controller_report_sizes(const tm_controller *m, int B, int T, const tm_ctx *ctx,
                                      tm_controller_report *r);
 
@@ -177,6 +185,8 @@ struct tm_controller_vtable {
     /* Optional (NULL = none): checks one stream's bytes before a load, so a
      * corrupt replay record fails with a message instead of loading. */
     tm_status (*state_check_stream)(const tm_controller *m, const void *src);
+    /* Optional (NULL: no memory writes to freeze). */
+    tm_status (*acts_freeze_writes)(const tm_controller *m, tm_controller_acts *a, int on);
 };
 
 #endif
