@@ -262,15 +262,14 @@ typedef struct {
 } info_row;
 
 /* The printed count equals tm_controller_report_sizes' for the same config,
- * and the groups add up to it. The hybrid's default unified RoPE needs the
- * nn feature; until it exists the row turns it off, and the default is
- * checked to fail loudly rather than print anything. */
+ * and the groups add up to it. */
 Test(cli, info_controller_prints_the_library_sizes) {
     static const info_row rows[] = {
         {"transformer", "n_heads=2 n_kv_heads=1 d_model=32 mlp=swiglu"},
         {"mamba", "d_model=48 n_layers=3 input=tokens vocab=11"},
         {"hybrid", "unified_rope=false n_layers=4 attn_layer_period=2 attn_layer_offset=1"},
         {"hybrid", ""},
+        {"mamba_dualmem", "d_model=24 miras.n_heads=2 use_kv_cache=true kv.capacity=32"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char args[512], sets[256];
@@ -286,11 +285,6 @@ Test(cli, info_controller_prints_the_library_sizes) {
         tm_controller m;
         tm_status made = tm_controller_create(&m, &cfg, 0);
         run(&r, args);
-        if (made == TM_ENOTIMPL) { /* the hybrid default before unified RoPE exists */
-            cr_assert_eq(r.status, 1, "%s: %s", args, r.err);
-            cr_assert(strstr(r.err, "not implemented"), "%s", r.err);
-            continue;
-        }
         cr_assert_eq(made, TM_OK, "%s", tm_last_error());
         cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
         tm_ctx ctx;
