@@ -33,6 +33,8 @@
 #include "memory/kvcache.h"
 #include "memory/miras.h"
 
+_Static_assert(sizeof(int) == sizeof(int32_t), "kvcache masks (int) are passed int32_t masks");
+
 typedef struct {
     tm_stack backbone;
     tm_miras miras;
@@ -364,7 +366,7 @@ static void state_reset(const tm_controller *m, tm_controller_state *s, const in
     dm_state *st = s->impl;
     tm_stack_state_reset(&DM(m)->backbone, &st->bb, mask);
     tm_miras_state_reset(&DM(m)->miras, &st->mem, mask);
-    /* kvcache masks are int, the same type as int32_t on every target we build for. */
+    /* kvcache masks are int (asserted the same as int32_t at the top). */
     if (st->kv) tm_kvcache_reset(st->kv, (const int *)mask);
 }
 
