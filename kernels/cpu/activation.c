@@ -3,23 +3,29 @@
  * (Hendrycks & Gimpel 2016: the tanh form with 0.044715), softplus
  * log(1 + e^x) (PyTorch returns x above 20, where the two agree in fp32).
  *
- * Speed: libm's expf/tanhf/log1pf are one call per element and keep a loop
- * scalar (a profile of a training step had them among the top costs). Every
- * function here is built from the vectorizable tm_exp_approx
- * (kernels/cpu/exp_approx.h) and polynomials, so each loop compiles to SIMD.
+ * Speed: libm's expf/tanhf/erff/log1pf are one call per element and keep a
+ * loop scalar (a profile of a training step had them among the top costs).
+ * Every function here is built from the vectorizable tm_exp_approx
+ * (kernels/cpu/exp_approx.h), divisions and polynomials, so each loop
+ * compiles to SIMD (`transmamba bench kernels` times them against the old
+ * libm loops: bench/bench_act.c).
  *
  * Accuracy (tests/test_ops_dense.c sweeps [-30, 30] and the extremes against
- * double-precision references; the bounds asserted there are these):
- *   - every result is within 1e-6 relative of the exact value, plus an
- *     absolute 1e-37 where the exact value is below FLT_MIN (exp(x) < FLT_MIN
- *     is flushed to 0; the limits are exact: sigmoid(-inf) = 0, tanh(inf) = 1,
- *     softplus(-inf) = 0, silu(-inf) = 0, and every derivative at +-inf);
- *   - the derivatives of SiLU and GELU cross zero (at x = -1.28 and -0.75),
- *     where they are the difference of O(1) terms: there the bound is an
- *     absolute 1e-7, the rounding of those terms in fp32;
- *   - GELU erf keeps libm's erff (see the case below) and so its old accuracy.
- * NaN propagates. Where libm's forms were only absolutely accurate (1 - t*t
- * for tanh', 1 + tanh for GELU's negative tail) these are relatively accurate.
+ * double-precision references and asserts these bounds):
+ *   - every result is within 1e-6 relative of the exact value (measured:
+ *     about 3e-7), plus an absolute 1e-36 where the exact value is below
+ *     FLT_MIN: exp(x) < FLT_MIN is flushed to 0, so the limits are exact
+ *     (sigmoid(-inf) = 0, tanh(inf) = 1, softplus(-inf) = 0, silu(-inf) = 0,
+ *     every derivative at +-inf) and inf * 0 never makes a NaN;
+ *   - the derivatives of SiLU and the GELUs cross zero (x = -1.28, -0.75),
+ *     where they are the difference of O(1) terms: there an absolute 1e-7,
+ *     the fp32 rounding of those terms;
+ *   - the GELUs' far negative tails (x < -3) lose relative accuracy to the
+ *     fp32 rounding of the argument of their exp (u, x^2/2), as any fp32 form
+ *     does: absolute error below 1e-8 (tanh form) and 1e-9 (erf form).
+ * NaN propagates. Where the libm forms were only absolutely accurate (1 - t*t
+ * for tanh', 1 + tanh and 1 + erf in the GELUs' negative tails: about 1e-7
+ * absolute) these are relatively accurate.
  * The switch sits outside the loops so each loop vectorizes. */
 #include "kernels/cpu/activation.h"
 
@@ -123,6 +129,43 @@ static inline float tanh_fast(float x) {
     return copysignf(fabsf(m / (m + 2.0f)), x);
 }
 
+/* erfcx(z) = exp(z^2) erfc(z) for z >= 0: a polynomial in
+ * s = 1/(1 + 0.35 z) - 0.6156, which maps [0, 9.5] (past it erfc(z) < FLT_MIN)
+ * onto [-0.385, 0.385] and makes erfcx's slow 1/z tail smooth. Coefficients:
+ * a degree-11 Chebyshev fit made with mpmath.chebyfit (50 digits) for this
+ * file; relative fit error 1.2e-9, far below fp32 rounding. */
+static inline float erfcx_pos(float z) {
+    float s = 1.0f / (1.0f + 0.35f * z) - 0.615606936f;
+    float p = -0.03505733444f;
+    p = p * s + 0.01924710757f;
+    p = p * s + 0.08863059112f;
+    p = p * s - 0.0373546598f;
+    p = p * s - 0.2283262646f;
+    p = p * s - 0.06403119955f;
+    p = p * s + 0.597326273f;
+    p = p * s + 1.361931375f;
+    p = p * s + 1.706635863f;
+    p = p * s + 1.485152558f;
+    p = p * s + 0.9594099375f;
+    p = p * s + 0.2805778583f;
+    return p;
+}
+
+/* The normal CDF Phi(x) and the density's exp(-x^2/2) (the derivative needs
+ * both). The lower tail Phi(-|x|) = erfc(|x|/sqrt 2)/2 is computed directly,
+ * so Phi is relatively accurate for x < 0 where 1 + erf(x/sqrt 2) cancels;
+ * x > 0 takes 1 - tail. */
+typedef struct {
+    float cdf, gauss;
+} cdf_pair;
+
+static inline cdf_pair normal_cdf(float x) {
+    float g = exp_neg(-0.5f * x * x);
+    float tail = 0.5f * g * erfcx_pos(fabsf(x) * INV_SQRT_2);
+    cdf_pair c = {x <= 0.0f ? tail : 1.0f - tail, g};
+    return c;
+}
+
 /* GELU's tanh form as x * sigmoid(2u): 0.5 (1 + tanh u) = sigmoid(2u), which
  * avoids the cancellation of 1 + tanh u for x < 0. */
 static inline float gelu_2u(float x) {
@@ -148,10 +191,12 @@ void tm_cpu_act_forward(tm_act act, float *out, const float *in, long n) {
         }
         break;
     case TM_ACT_GELU_ERF:
-        /* libm's erff: a vectorizable erf to 1e-6 is left for later; this
-         * loop stays scalar. */
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
-        for (long i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + erff(in[i] * INV_SQRT_2));
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (long i = 0; i < n; i++) {
+            float x = in[i];
+            float cdf = normal_cdf(x).cdf;
+            out[i] = cdf == 0.0f ? 0.0f : x * cdf;
+        }
         break;
     case TM_ACT_RELU:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -201,16 +246,20 @@ void tm_cpu_act_backward(tm_act act, float *din, const float *dout, const float 
         }
         break;
     case TM_ACT_GELU_ERF:
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        /* Phi(x) + x phi(x) */
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
         for (long i = 0; i < n; i++) {
-            float x = in[i];
-            float cdf = 0.5f * (1.0f + erff(x * INV_SQRT_2));
-            din[i] += dout[i] * (cdf + x * INV_SQRT_2PI * expf(-0.5f * x * x));
+            float x = clamp_arg(in[i]);
+            cdf_pair c = normal_cdf(x);
+            din[i] += dout[i] * (c.cdf + x * INV_SQRT_2PI * c.gauss);
         }
         break;
     case TM_ACT_RELU:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-        for (long i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+        for (long i = 0; i < n; i++) {
+            float g = dout[i]; /* loaded unconditionally: a conditional load keeps SSE scalar */
+            din[i] += in[i] > 0.0f ? g : 0.0f;
+        }
         break;
     case TM_ACT_SIGMOID:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
