@@ -3,6 +3,7 @@
  * forward values against independent double-precision references, argument
  * errors, and thread-count independence of the reductions. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -557,6 +558,131 @@ Test(ops_dense, activations_match_double_formulas_and_stay_finite_at_extremes) {
     tm_tensor_free(&x);
     tm_tensor_free(&y);
     tm_tensor_free(&y2);
+    tm_ctx_free(&ctx);
+}
+
+/* ---- activation accuracy: the bounds kernels/cpu/activation.c documents ---- */
+
+static double sigmoid_d(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
+
+/* f (deriv = 0) or f' (deriv = 1) in double, written so that no term
+ * cancels: 1 - sigmoid(x) as sigmoid(-x), GELU tanh as x sigmoid(2u), GELU
+ * erf's Phi as erfc/2, sech^2 from cosh. */
+static double act_exact(tm_act act, int deriv, double x) {
+    const double k = sqrt(2.0 / M_PI), a = 0.044715;
+    double u2 = 2.0 * k * (x + a * x * x * x);
+    switch (act) {
+    case TM_ACT_SILU: return deriv ? sigmoid_d(x) * (1.0 + x * sigmoid_d(-x)) : x * sigmoid_d(x);
+    case TM_ACT_GELU_TANH:
+        return deriv ? sigmoid_d(u2) + x * sigmoid_d(u2) * sigmoid_d(-u2) * 2.0 * k * (1.0 + 3.0 * a * x * x)
+                     : x * sigmoid_d(u2);
+    case TM_ACT_GELU_ERF:
+        return deriv ? 0.5 * erfc(-x / sqrt(2.0)) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI)
+                     : 0.5 * x * erfc(-x / sqrt(2.0));
+    case TM_ACT_RELU: return deriv ? (x > 0) : (x > 0 ? x : 0.0);
+    case TM_ACT_SIGMOID: return deriv ? sigmoid_d(x) * sigmoid_d(-x) : sigmoid_d(x);
+    case TM_ACT_TANH: return deriv ? 1.0 / (cosh(x) * cosh(x)) : tanh(x);
+    case TM_ACT_SOFTPLUS:
+        return deriv ? sigmoid_d(x) : (x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)));
+    default: return NAN;
+    }
+}
+
+/* |got - exact| <= rel |exact| + abs, per activation and direction. abs:
+ * 1e-36 covers the flush of results below FLT_MIN; the derivatives of SiLU
+ * and GELU cross zero (1e-7: rounding of their O(1) terms); the GELUs'
+ * negative tails inherit the fp32 rounding of u and of x^2/2 inside an exp
+ * (1e-8 and 1e-9). */
+static const struct {
+    double rel, abs;
+} act_bound[TM_ACT_COUNT][2] = {
+    [TM_ACT_SILU] = {{1e-6, 1e-36}, {1e-6, 1e-7}},
+    [TM_ACT_GELU_TANH] = {{1e-6, 1e-8}, {1e-6, 1e-7}},
+    [TM_ACT_GELU_ERF] = {{1e-6, 1e-9}, {1e-6, 1e-7}},
+    [TM_ACT_RELU] = {{0, 0}, {0, 0}},
+    [TM_ACT_SIGMOID] = {{1e-6, 1e-36}, {1e-6, 1e-36}},
+    [TM_ACT_TANH] = {{1e-6, 1e-36}, {1e-6, 1e-36}},
+    [TM_ACT_SOFTPLUS] = {{1e-6, 1e-36}, {1e-6, 1e-36}},
+};
+
+Test(ops_dense, activations_and_derivatives_stay_within_documented_bounds_over_the_range) {
+    tm_ctx ctx = make_ctx(2);
+    /* [-30, 30] in steps of 1/1024 (exact in fp32), then the extremes. */
+    enum { sweep = 60 * 1024 + 1, extra = 12, n = sweep + extra };
+    static const float extremes[extra] = {1e30f,   -1e30f,  FLT_MAX, -FLT_MAX, 1e-40f, -1e-40f,
+                                          1e-45f, -1e-45f, 88.5f,   -88.5f,   -104.f, 150.f};
+    tm_tensor x = F32(1, n, 0, 0, 0), y = F32(1, n, 0, 0, 0), dy = F32(1, n, 0, 0, 0),
+              dx = F32(1, n, 0, 0, 0);
+    for (int i = 0; i < sweep; i++) fp(&x)[i] = -30.0f + (float)i / 1024.0f;
+    for (int i = 0; i < extra; i++) fp(&x)[sweep + i] = extremes[i];
+    for (int i = 0; i < n; i++) fp(&dy)[i] = 1.0f;
+    for (int act = 0; act < TM_ACT_COUNT; act++) {
+        cr_assert_eq(tm_op_act(&ctx, act, &y, &x), TM_OK, "%s", tm_last_error());
+        memset(fp(&dx), 0, (size_t)n * sizeof(float));
+        cr_assert_eq(tm_op_act_backward(&ctx, act, &dx, &dy, &x), TM_OK, "%s", tm_last_error());
+        for (int deriv = 0; deriv < 2; deriv++) {
+            const float *got = deriv ? fp(&dx) : fp(&y);
+            double worst = 0.0, worst_x = 0.0; /* error / allowed, at x */
+            for (int i = 0; i < n; i++) {
+                double xi = fp(&x)[i], want = act_exact(act, deriv, xi);
+                double err = fabs((double)got[i] - want);
+                double allowed = act_bound[act][deriv].rel * fabs(want) + act_bound[act][deriv].abs;
+                double ratio = err == 0.0 ? 0.0 : allowed > 0.0 ? err / allowed : INFINITY;
+                if (!(ratio <= worst)) { /* also catches a NaN result */
+                    worst = isnan(ratio) ? INFINITY : ratio;
+                    worst_x = xi;
+                }
+            }
+            cr_expect(worst <= 1.0, "%s%s(%g): error %g times the bound (rel %g, abs %g)",
+                      tm_act_name(act), deriv ? "'" : "", worst_x, worst,
+                      act_bound[act][deriv].rel, act_bound[act][deriv].abs);
+        }
+    }
+    tm_tensor_free(&x);
+    tm_tensor_free(&y);
+    tm_tensor_free(&dy);
+    tm_tensor_free(&dx);
+    tm_ctx_free(&ctx);
+}
+
+/* The limits are exact at +-inf, and NaN propagates through every function
+ * (ReLU's max(x, 0) maps NaN to 0 by its definition here: x > 0 is false). */
+Test(ops_dense, activations_reach_exact_limits_at_infinity_and_propagate_nan) {
+    tm_ctx ctx = make_ctx(1);
+    tm_tensor x = F32(1, 3, 0, 0, 0), y = F32(1, 3, 0, 0, 0), dy = F32(1, 3, 0, 0, 0),
+              dx = F32(1, 3, 0, 0, 0);
+    fp(&x)[0] = INFINITY;
+    fp(&x)[1] = -INFINITY;
+    fp(&x)[2] = NAN;
+    for (int i = 0; i < 3; i++) fp(&dy)[i] = 1.0f;
+    /* {f(inf), f(-inf), f'(inf), f'(-inf)} */
+    static const float limits[TM_ACT_COUNT][4] = {
+        [TM_ACT_SILU] = {INFINITY, 0.0f, 1.0f, 0.0f},
+        [TM_ACT_GELU_TANH] = {INFINITY, 0.0f, 1.0f, 0.0f},
+        [TM_ACT_GELU_ERF] = {INFINITY, 0.0f, 1.0f, 0.0f},
+        [TM_ACT_RELU] = {INFINITY, 0.0f, 1.0f, 0.0f},
+        [TM_ACT_SIGMOID] = {1.0f, 0.0f, 0.0f, 0.0f},
+        [TM_ACT_TANH] = {1.0f, -1.0f, 0.0f, 0.0f},
+        [TM_ACT_SOFTPLUS] = {INFINITY, 0.0f, 1.0f, 0.0f},
+    };
+    for (int act = 0; act < TM_ACT_COUNT; act++) {
+        cr_assert_eq(tm_op_act(&ctx, act, &y, &x), TM_OK);
+        memset(fp(&dx), 0, 3 * sizeof(float));
+        cr_assert_eq(tm_op_act_backward(&ctx, act, &dx, &dy, &x), TM_OK);
+        cr_expect(fp(&y)[0] == limits[act][0] && fp(&y)[1] == limits[act][1] &&
+                      fp(&dx)[0] == limits[act][2] && fp(&dx)[1] == limits[act][3],
+                  "%s: f(+-inf) = %g, %g and f'(+-inf) = %g, %g; want %g, %g, %g, %g",
+                  tm_act_name(act), (double)fp(&y)[0], (double)fp(&y)[1], (double)fp(&dx)[0],
+                  (double)fp(&dx)[1], (double)limits[act][0], (double)limits[act][1],
+                  (double)limits[act][2], (double)limits[act][3]);
+        if (act != TM_ACT_RELU)
+            cr_expect(isnan(fp(&y)[2]) && isnan(fp(&dx)[2]), "%s(NaN) = %g, f'(NaN) = %g",
+                      tm_act_name(act), (double)fp(&y)[2], (double)fp(&dx)[2]);
+    }
+    tm_tensor_free(&x);
+    tm_tensor_free(&y);
+    tm_tensor_free(&dy);
+    tm_tensor_free(&dx);
     tm_ctx_free(&ctx);
 }
 

@@ -31,11 +31,13 @@ static inline float tm_exp_approx(float x) {
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     /* The integer k sits in t's low mantissa bits; 2^k is the float with
-     * exponent field k + 127. memcpy (not a union) keeps the loop vectorizable. */
-    int32_t ki, si;
+     * exponent field k + 127. memcpy (not a union) keeps the loop vectorizable.
+     * Unsigned: a NaN x gives garbage bits here (the result is NaN anyway via
+     * p), and a signed shift of them would be undefined. */
+    uint32_t ki, si;
     float scale;
     memcpy(&ki, &t, sizeof ki);
-    si = (ki - 0x4B400000 + 127) << 23;
+    si = (ki - 0x4B400000u + 127u) << 23;
     memcpy(&scale, &si, sizeof scale);
     return p * scale;
 }
