@@ -30,6 +30,7 @@ typedef struct {
     tm_controller_acts acts;
     tm_tensor x, y, start, xs, ys;
     float x_buf[SB * ST * SD_IN], *y_buf, xs_buf[SB * SD_IN], *ys_buf;
+    float *w; /* [B,T,d] loss weights of the gradient check */
     int32_t start_buf[SB * ST];
     int d;
 } small_model;
@@ -55,6 +56,7 @@ static void small_free(small_model *sm) {
     tm_ctx_free(&sm->ctx);
     free(sm->y_buf);
     free(sm->ys_buf);
+    free(sm->w);
 }
 
 /* Builds the model, random inputs, an episode start for stream 1 at t = 3,
@@ -71,7 +73,8 @@ static tm_status small_make(small_model *sm, tm_controller_kind kind, uint64_t s
     TM_TRY(tm_controller_acts_create(&sm->m, SB, ST, &sm->acts));
     sm->y_buf = calloc((size_t)SB * ST * sm->d, sizeof(float));
     sm->ys_buf = calloc((size_t)SB * sm->d, sizeof(float));
-    if (!sm->y_buf || !sm->ys_buf) return tm_fail(TM_ENOMEM, "sanity: output buffers");
+    sm->w = calloc((size_t)SB * ST * sm->d, sizeof(float));
+    if (!sm->y_buf || !sm->ys_buf || !sm->w) return tm_fail(TM_ENOMEM, "sanity: output buffers");
     tm_rng r;
     tm_rng_seed(&r, seed, 1);
     tm_rng_fill_normal(&r, sm->x_buf, SB * ST * SD_IN, 0, 1);
@@ -89,14 +92,71 @@ static tm_status small_make(small_model *sm, tm_controller_kind kind, uint64_t s
     return TM_OK;
 }
 
+/* ---- directional derivatives ---------------------------------------------
+ * The gradient checks here take one random unit direction u over all the
+ * checked floats (parameters, inputs) and compare g . u with the central
+ * difference of the loss along u, Richardson-extrapolated over h and h/2 so
+ * that fp32 rounding, not truncation, bounds the difference. */
+
+typedef struct {
+    float *value;
+    size_t n;
+} dd_var;
+
+typedef double (*dd_loss)(void *user, tm_status *st);
+
+/* u: n unit-norm normal floats. */
+static void unit_direction(tm_rng *r, float *u, size_t n) {
+    tm_rng_fill_normal(r, u, (long)n, 0, 1);
+    double norm = 0;
+    for (size_t i = 0; i < n; i++) norm += (double)u[i] * u[i];
+    for (size_t i = 0; i < n; i++) u[i] = (float)(u[i] / sqrt(norm));
+}
+
+/* *numeric = dL/du at the current values of vars (u spans them in order);
+ * the values are restored exactly afterwards. */
+static tm_status directional_derivative(double *numeric, dd_loss loss, void *user, dd_var *vars,
+                                        int nv, const float *u, double h) {
+    size_t total = 0;
+    for (int v = 0; v < nv; v++) total += vars[v].n;
+    float *saved = malloc(total * sizeof *saved);
+    if (!saved) return tm_fail(TM_ENOMEM, "sanity: directional derivative buffer");
+    for (int v = 0, o = 0; v < nv; o += (int)vars[v].n, v++)
+        memcpy(saved + o, vars[v].value, vars[v].n * sizeof *saved);
+    double D[2];
+    tm_status st = TM_OK;
+    for (int k = 0; k < 2 && st == TM_OK; k++) {
+        double step = k == 0 ? h : h / 2, L[2];
+        for (int sgn = 0; sgn < 2 && st == TM_OK; sgn++) {
+            size_t o = 0;
+            for (int v = 0; v < nv; v++)
+                for (size_t i = 0; i < vars[v].n; i++, o++)
+                    vars[v].value[i] = saved[o] + (float)((sgn ? -step : step) * u[o]);
+            L[sgn] = loss(user, &st);
+        }
+        D[k] = (L[0] - L[1]) / (2 * step);
+    }
+    for (int v = 0, o = 0; v < nv; o += (int)vars[v].n, v++)
+        memcpy(vars[v].value, saved + o, vars[v].n * sizeof *saved);
+    free(saved);
+    *numeric = (4 * D[1] - D[0]) / 3;
+    return st;
+}
+
+static double relative_error(double a, double b) {
+    return fabs(a - b) / fmax(fabs(a) + fabs(b), 1e-6);
+}
+
 /* L = sum w . y of a forward from init (w fixed), in double. */
-static double small_loss(small_model *sm, const float *w, tm_status *st) {
+static double small_loss(small_model *sm, tm_status *st) {
     *st = tm_controller_forward(&sm->ctx, &sm->m, &sm->y, &sm->acts, NULL, &sm->init, &sm->x,
                                 &sm->start);
     double L = 0;
-    for (long i = 0; i < (long)SB * ST * sm->d; i++) L += (double)w[i] * sm->y_buf[i];
+    for (long i = 0; i < (long)SB * ST * sm->d; i++) L += (double)sm->w[i] * sm->y_buf[i];
     return L;
 }
+
+static double small_loss_fn(void *user, tm_status *st) { return small_loss(user, st); }
 
 static int fail_detail(char *detail, size_t cap) {
     snprintf(detail, cap, "%s", tm_last_error());
@@ -148,47 +208,31 @@ done:
 static int check_gradient(tm_controller_kind kind, char *detail, size_t cap) {
     small_model sm;
     int ok = 0;
-    float *w = NULL, *u = NULL, *p0 = NULL;
+    float *u = NULL;
     if (small_make(&sm, kind, 12) != TM_OK) goto fail;
-    size_t n = sm.m.params.n, ny = (size_t)SB * ST * sm.d;
-    w = malloc(ny * sizeof *w);
+    size_t n = sm.m.params.n;
     u = malloc(n * sizeof *u);
-    p0 = malloc(n * sizeof *p0);
-    if (!w || !u || !p0) goto fail;
+    if (!u) goto fail;
     tm_rng r;
     tm_rng_seed(&r, 13, 2);
-    tm_rng_fill_normal(&r, w, (long)ny, 0, 1);
-    tm_rng_fill_normal(&r, u, (long)n, 0, 1);
-    double un = 0;
-    for (size_t i = 0; i < n; i++) un += (double)u[i] * u[i];
-    for (size_t i = 0; i < n; i++) u[i] = (float)(u[i] / sqrt(un));
+    tm_rng_fill_normal(&r, sm.w, SB * ST * sm.d, 0, 1);
+    unit_direction(&r, u, n);
     tm_status st;
-    small_loss(&sm, w, &st);
+    small_loss(&sm, &st);
     if (st != TM_OK) goto fail;
     tm_tensor dy;
-    if (tm_tensor_wrap(&dy, w, TM_F32, TM_CPU, 3, (const int64_t[]){SB, ST, sm.d}) != TM_OK) goto fail;
+    if (tm_tensor_wrap(&dy, sm.w, TM_F32, TM_CPU, 3, (const int64_t[]){SB, ST, sm.d}) != TM_OK) goto fail;
     tm_params_zero_grad(&sm.m.params);
     if (tm_controller_backward(&sm.ctx, &sm.m, NULL, &dy, &sm.x, &sm.acts) != TM_OK) goto fail;
-    double analytic = 0;
+    double analytic = 0, numeric = 0;
     for (size_t i = 0; i < n; i++) analytic += (double)sm.m.params.grad[i] * u[i];
-    memcpy(p0, sm.m.params.data, n * sizeof *p0);
     /* Memory writes are gradient-free (spec memory.md): the perturbed
      * forwards read the slots the unperturbed one wrote. */
     if (tm_controller_acts_freeze_writes(&sm.m, &sm.acts, 1) != TM_OK) goto fail;
-    double D[2];
-    for (int k = 0; k < 2; k++) {
-        double h = k == 0 ? 0.05 : 0.025, L[2];
-        for (int sgn = 0; sgn < 2; sgn++) {
-            for (size_t i = 0; i < n; i++) sm.m.params.data[i] = p0[i] + (float)((sgn ? -h : h) * u[i]);
-            L[sgn] = small_loss(&sm, w, &st);
-            if (st != TM_OK) goto fail;
-        }
-        D[k] = (L[0] - L[1]) / (2 * h);
-    }
-    memcpy(sm.m.params.data, p0, n * sizeof *p0);
+    dd_var var = {sm.m.params.data, n};
+    if (directional_derivative(&numeric, small_loss_fn, &sm, &var, 1, u, 0.05) != TM_OK) goto fail;
     if (tm_controller_acts_freeze_writes(&sm.m, &sm.acts, 0) != TM_OK) goto fail;
-    double numeric = (4 * D[1] - D[0]) / 3;
-    double rel = fabs(analytic - numeric) / fmax(fabs(analytic) + fabs(numeric), 1e-6);
+    double rel = relative_error(analytic, numeric);
     snprintf(detail, cap, "%zu params, along a random direction: analytic %.6g numeric %.6g rel %.2g",
              n, analytic, numeric, rel);
     ok = rel < 1e-3;
@@ -196,9 +240,7 @@ static int check_gradient(tm_controller_kind kind, char *detail, size_t cap) {
 fail:
     ok = fail_detail(detail, cap);
 done:
-    free(w);
     free(u);
-    free(p0);
     small_free(&sm);
     return ok;
 }
@@ -388,71 +430,59 @@ done:
 
 /* The read's gradient along a random direction over key, context and every
  * memory parameter, against central differences. */
+enum { MG_D = 16, MG_M = 8, MG_B = 2 };
+
+typedef struct {
+    small_miras *sm;
+    float key[MG_B * MG_D], ctxv[MG_B * MG_D], w[MG_B * MG_D], v[MG_B * MG_D];
+    float *act;
+} miras_grad;
+
+static double miras_loss(void *user, tm_status *st) {
+    miras_grad *g = user;
+    *st = tm_miras_read_forward(&g->sm->m, &g->sm->s, g->v, NULL, g->act, g->key, g->ctxv, MG_B);
+    double L = 0;
+    for (int i = 0; i < MG_B * MG_D; i++) L += (double)g->w[i] * g->v[i];
+    return L;
+}
+
 int tm_sanity_miras_read_gradient(char *detail, size_t cap) {
-    enum { D = 16, M = 8, B = 2 };
+    enum { B = MG_B, D = MG_D };
     small_miras sm;
+    miras_grad g = {.sm = &sm, .act = NULL};
+    float *u = NULL;
     int ok = 0;
-    float *act = NULL;
-    if (miras_make(&sm, D, M, B) != TM_OK) goto fail;
+    if (miras_make(&sm, D, MG_M, B) != TM_OK) goto fail;
     tm_rng r;
     tm_rng_seed(&r, 23, 0);
-    float key[B * D], ctxv[B * D], value[B * D];
+    float value[B * D];
     for (int i = 0; i < 5; i++) {
-        tm_rng_fill_normal(&r, key, B * D, 0, 1);
+        tm_rng_fill_normal(&r, g.key, B * D, 0, 1);
         tm_rng_fill_normal(&r, value, B * D, 0, 1);
-        if (tm_miras_write(&sm.m, &sm.s, NULL, key, value, NULL, B) != TM_OK) goto fail;
+        if (tm_miras_write(&sm.m, &sm.s, NULL, g.key, value, NULL, B) != TM_OK) goto fail;
     }
-    tm_rng_fill_normal(&r, key, B * D, 0, 1);
-    tm_rng_fill_normal(&r, ctxv, B * D, 0, 1);
-    float w[B * D], v[B * D], dkey[B * D] = {0}, dctx[B * D] = {0};
-    tm_rng_fill_normal(&r, w, B * D, 0, 1);
-    act = malloc(tm_miras_read_act_floats(&sm.m.cfg, B) * sizeof(float));
-    if (!act) goto fail;
-    if (tm_miras_read_forward(&sm.m, &sm.s, v, NULL, act, key, ctxv, B) != TM_OK) goto fail;
+    tm_rng_fill_normal(&r, g.key, B * D, 0, 1);
+    tm_rng_fill_normal(&r, g.ctxv, B * D, 0, 1);
+    tm_rng_fill_normal(&r, g.w, B * D, 0, 1);
+    g.act = malloc(tm_miras_read_act_floats(&sm.m.cfg, B) * sizeof(float));
+    if (!g.act) goto fail;
+    tm_status st;
+    miras_loss(&g, &st);
+    if (st != TM_OK) goto fail;
+    float dkey[B * D] = {0}, dctx[B * D] = {0};
     tm_params_zero_grad(&sm.p);
-    if (tm_miras_read_backward(&sm.m, &sm.s, dkey, dctx, w, key, ctxv, act, B) != TM_OK) goto fail;
-    /* The variables as one vector: params, key, context. */
+    if (tm_miras_read_backward(&sm.m, &sm.s, dkey, dctx, g.w, g.key, g.ctxv, g.act, B) != TM_OK) goto fail;
+    /* The variables in one direction: params, key, context. */
     size_t np = sm.p.n, n = np + 2 * B * D;
-    float *u = malloc(n * sizeof *u);
+    u = malloc(n * sizeof *u);
     if (!u) goto fail;
-    tm_rng_fill_normal(&r, u, (long)n, 0, 1);
-    double un = 0;
-    for (size_t i = 0; i < n; i++) un += (double)u[i] * u[i];
-    for (size_t i = 0; i < n; i++) u[i] = (float)(u[i] / sqrt(un));
-    double analytic = 0;
+    unit_direction(&r, u, n);
+    double analytic = 0, numeric = 0;
     for (size_t i = 0; i < np; i++) analytic += (double)sm.p.grad[i] * u[i];
     for (int i = 0; i < B * D; i++) analytic += (double)dkey[i] * u[np + i] + (double)dctx[i] * u[np + B * D + i];
-    float *p0 = malloc(np * sizeof *p0), k0[B * D], c0[B * D];
-    if (!p0) {
-        free(u);
-        goto fail;
-    }
-    memcpy(p0, sm.p.data, np * sizeof *p0);
-    memcpy(k0, key, sizeof key);
-    memcpy(c0, ctxv, sizeof ctxv);
-    double Dh[2];
-    tm_status st = TM_OK;
-    for (int k = 0; k < 2 && st == TM_OK; k++) {
-        double h = k == 0 ? 0.05 : 0.025, L[2];
-        for (int sgn = 0; sgn < 2 && st == TM_OK; sgn++) {
-            double hs = sgn ? -h : h;
-            for (size_t i = 0; i < np; i++) sm.p.data[i] = p0[i] + (float)(hs * u[i]);
-            for (int i = 0; i < B * D; i++) {
-                key[i] = k0[i] + (float)(hs * u[np + i]);
-                ctxv[i] = c0[i] + (float)(hs * u[np + B * D + i]);
-            }
-            st = tm_miras_read_forward(&sm.m, &sm.s, v, NULL, act, key, ctxv, B);
-            L[sgn] = 0;
-            for (int i = 0; i < B * D; i++) L[sgn] += (double)w[i] * v[i];
-        }
-        Dh[k] = (L[0] - L[1]) / (2 * h);
-    }
-    memcpy(sm.p.data, p0, np * sizeof *p0);
-    free(p0);
-    free(u);
-    if (st != TM_OK) goto fail;
-    double numeric = (4 * Dh[1] - Dh[0]) / 3;
-    double rel = fabs(analytic - numeric) / fmax(fabs(analytic) + fabs(numeric), 1e-6);
+    dd_var vars[3] = {{sm.p.data, np}, {g.key, B * D}, {g.ctxv, B * D}};
+    if (directional_derivative(&numeric, miras_loss, &g, vars, 3, u, 0.05) != TM_OK) goto fail;
+    double rel = relative_error(analytic, numeric);
     snprintf(detail, cap, "%zu params + key + context, random direction: analytic %.6g numeric %.6g rel %.2g",
              np, analytic, numeric, rel);
     ok = rel < 1e-3;
@@ -460,7 +490,8 @@ int tm_sanity_miras_read_gradient(char *detail, size_t cap) {
 fail:
     ok = fail_detail(detail, cap);
 done:
-    free(act);
+    free(u);
+    free(g.act);
     miras_release(&sm);
     return ok;
 }
