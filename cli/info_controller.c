@@ -21,6 +21,16 @@
 
 /* The controller's table with every key under "controller.", as the run
  * config nests it, so --set and --config read the same keys as training. */
+/* "1.5 MiB": the size a person reads next to the exact count. */
+static const char *human_bytes(char *buf, size_t cap, size_t n) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) v /= 1024.0, u++;
+    snprintf(buf, cap, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+    return buf;
+}
+
 static tm_status prefixed_schema(const tm_config_schema **out) {
     static tm_config_field fields[MAX_FIELDS];
     static char keys[MAX_FIELDS][KEY_MAX];
@@ -137,12 +147,16 @@ int tm_cli_info_controller(const tm_cli_args *args) {
         char buf[128];
         printf("  controller.%-32s %s\n", base->fields[i].key, tm_config_format(&base->fields[i], &m.cfg, buf, sizeof buf));
     }
-    printf("params      %zu\n", r.params);
+    char h1[32], h2[32], h3[32];
+    printf("params      %zu (%s as f32)\n", r.params, human_bytes(h1, sizeof h1, r.params * sizeof(float)));
     for (int i = 0; i < ng; i++) printf("  %-24s %zu\n", groups[i].name, groups[i].numel);
     printf("layers      %d attention, %d mamba\n", r.attn_layers, r.mamba_layers);
-    printf("state       %zu bytes per stream\n", r.state_stream_bytes);
-    printf("acts        %zu bytes at batch %lld, seq %lld\n", r.acts_bytes, B, T);
-    printf("scratch     %zu bytes at batch %lld, seq %lld\n", r.scratch_bytes, B, T);
+    printf("state       %zu bytes per stream (%s)\n", r.state_stream_bytes,
+           human_bytes(h1, sizeof h1, r.state_stream_bytes));
+    printf("acts        %zu bytes at batch %lld, seq %lld (%s)\n", r.acts_bytes, B, T,
+           human_bytes(h2, sizeof h2, r.acts_bytes));
+    printf("scratch     %zu bytes at batch %lld, seq %lld (%s)\n", r.scratch_bytes, B, T,
+           human_bytes(h3, sizeof h3, r.scratch_bytes));
     fflush(stdout);
     int rc = tm_cli_has(args, "json") ? print_json(&m, &r, groups, ng, (int)B, (int)T) : TM_EXIT_OK;
     tm_controller_free(&m);

@@ -303,7 +303,7 @@ Test(cli, info_controller_prints_the_library_sizes) {
         cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(j, "param_groups")) sum += (size_t)g->valuedouble;
         cr_assert_eq(sum, rep.params, "%s: groups add up to %zu", args, sum);
         char line[64];
-        snprintf(line, sizeof line, "params      %zu\n", rep.params);
+        snprintf(line, sizeof line, "params      %zu (", rep.params);
         cr_assert(strstr(r.out, line), "%s: no '%s' in\n%s", args, line, r.out);
         cJSON_Delete(j);
         tm_ctx_free(&ctx);
