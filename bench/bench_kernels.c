@@ -18,6 +18,7 @@
 #include "core/rng.h"
 #include "kernels/ops.h"
 
+#include "bench/bench_memory.h"
 #include "bench/bench_seq.h"
 
 #define MAX_RESULTS 64
@@ -266,6 +267,7 @@ static tm_status bench_seq(tm_ctx *ctx, const tm_bench_opts *o, tm_bench_result 
 static const tm_bench_entry benches[] = {
     {"matmul", bench_matmul},
     {"attention and scan", bench_seq},
+    {"memory", tm_bench_memory},
 };
 
 /* ---- the subcommand --------------------------------------------------------------- */
