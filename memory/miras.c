@@ -130,8 +130,7 @@ tm_status tm_miras_declare(tm_miras *m, const tm_miras_config *cfg, tm_params *p
     TM_TRY(tm_params_declare(p, name, 1, &one, TM_PARAM_NO_DECAY, &m->mix_off));
     m->work_floats = tm_miras_work_floats(cfg);
     m->work = calloc(m->work_floats, sizeof(float));
-    m->scratch = calloc(tm_miras_read_scratch_doubles(cfg), sizeof(double));
-    if (!m->work || !m->scratch) {
+    if (!m->work) {
         size_t n = m->work_floats;
         tm_miras_free(m);
         return tm_fail(TM_ENOMEM, "miras: cannot allocate a %zu-float workspace for max_B=%d", n,
@@ -184,9 +183,7 @@ void tm_miras_init(tm_miras *m, tm_rng *rng) {
 void tm_miras_free(tm_miras *m) {
     if (!m) return;
     free(m->work);
-    free(m->scratch);
     m->work = NULL;
-    m->scratch = NULL;
     m->work_floats = 0;
 }
 

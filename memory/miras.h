@@ -83,11 +83,9 @@ typedef struct {
     tm_linear compress, decompress; /* d -> r, r -> d (use_memory_compression) */
     size_t mix_off;     /* mix_logit, a scalar */
     float *mix_logit, *d_mix_logit;
-    float *work;        /* owned workspace for max_B streams (write, surprise, OT) */
+    float *work;        /* owned workspace for max_B streams (read backward,
+                           surprise, write, OT) */
     size_t work_floats;
-    double *scratch;    /* owned: one stream's read chain in double, so scores of
-                           size 1/tau and the chain after them are not rounded
-                           to float at every step */
 } tm_miras;
 
 typedef struct {

@@ -27,8 +27,8 @@
 size_t tm_miras_work_floats(const tm_miras_config *c) {
     size_t d = (size_t)c->d_model, s = (size_t)miras_slot_dim(c), M = (size_t)c->mem_slots;
     size_t nb = (size_t)c->max_B;
-    return nb * miras_act_stream_floats(c) + nb + 2 * nb * s + 3 * d + 3 * s +
-           (size_t)miras_conf_hidden(c) + 2 * (M + 1) * M + (M + 1) + M +
+    return nb * miras_act_stream_floats(c) + nb + 2 * nb * s + 3 * nb * d + 3 * nb * s +
+           nb * (size_t)miras_conf_hidden(c) + nb + M + 2 * (M + 1) * M + (M + 1) + M +
            tm_sinkhorn_workspace_floats(c->mem_slots + 1, c->mem_slots) + 2 * M * s;
 }
 
@@ -42,13 +42,15 @@ miras_work_view tm_miras_work_at(const tm_miras *m) {
     w.surprise = p; p += nb;
     w.kk = p; p += nb * s;
     w.vv = p; p += nb * s;
-    w.du = p; p += d;
-    w.dq = p; p += d;
-    w.drout = p; p += d;
-    w.dqc = p; p += s;
-    w.dro = p; p += s;
-    w.drcat = p; p += s;
-    w.dh1 = p; p += (size_t)miras_conf_hidden(c);
+    w.du = p; p += nb * d;
+    w.dq = p; p += nb * d;
+    w.drout = p; p += nb * d;
+    w.dqc = p; p += nb * s;
+    w.dro = p; p += nb * s;
+    w.drcat = p; p += nb * s;
+    w.dh1 = p; p += nb * (size_t)miras_conf_hidden(c);
+    w.dz2 = p; p += nb;
+    w.dw = p; p += M;
     w.C = p; p += (M + 1) * M;
     w.P = p; p += (M + 1) * M;
     w.a = p; p += M + 1;
@@ -231,16 +233,15 @@ tm_status tm_miras_write(const tm_miras *m, tm_miras_state *s, float *surprise, 
     miras_work_view wk = tm_miras_work_at(m);
     TM_TRY(tm_miras_surprise(m, s, wk.surprise, key, value, context, B));
     if (surprise) memcpy(surprise, wk.surprise, (size_t)B * sizeof(float));
+    if (c->use_memory_compression) {
+        miras_linear_rows(wk.kk, sd, key, d, m->compress.w, m->compress.b, B, sd, d);
+        miras_linear_rows(wk.vv, sd, value, d, m->compress.w, m->compress.b, B, sd, d);
+    } else {
+        memcpy(wk.kk, key, n * sizeof(float));
+        memcpy(wk.vv, value, n * sizeof(float));
+    }
     for (int b = 0; b < B; b++) {
-        const float *k = key + (size_t)b * d, *v = value + (size_t)b * d;
-        float *kk = wk.kk + (size_t)b * sd, *vv = wk.vv + (size_t)b * sd;
-        if (c->use_memory_compression) {
-            miras_affine(kk, m->compress.w, m->compress.b, k, sd, d);
-            miras_affine(vv, m->compress.w, m->compress.b, v, sd, d);
-        } else {
-            memcpy(kk, k, (size_t)d * sizeof(float));
-            memcpy(vv, v, (size_t)d * sizeof(float));
-        }
+        const float *kk = wk.kk + (size_t)b * sd, *vv = wk.vv + (size_t)b * sd;
         tier_view fast = tier_at(s, 0, b), deep = tier_at(s, 1, b);
         if (c->use_decay) {
             decay_tier(m, &fast);
