@@ -32,6 +32,15 @@
 #endif
 #include "kernels/cpu/exp_approx.h"
 
+/* The per-slot loops are most of the read's time and the build targets
+ * baseline x86-64 (SSE2): an AVX2 clone doubles their width where the CPU
+ * has it (chosen once at load time; the default clone elsewhere). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TM_MIRAS_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TM_MIRAS_CLONES
+#endif
+
 size_t tm_miras_read_act_floats(const tm_miras_config *cfg, int B) {
     if (!cfg || B <= 0) return 0;
     return (size_t)B * miras_act_stream_floats(cfg);
@@ -77,18 +86,18 @@ static void copy_rows(float *dst, const float *src, int B, int n, size_t ld) {
  * cosines cosv [M] and inverse key norms rnk [M] of the kept slots (0
  * elsewhere), and the head's read r [hd]. w holds the scores (-inf: an
  * excluded slot) until the softmax. */
-static void read_head(const tm_miras_config *c, float *restrict w, float *restrict cosv,
+TM_MIRAS_CLONES static void read_head(const tm_miras_config *c, float *restrict w, float *restrict cosv,
                       float *restrict rnk, float *restrict r, const float *restrict qh, float nq,
                       const float *keys, const float *values, const float *strength, int h,
                       int n_full) {
     int M = c->mem_slots, s = miras_slot_dim(c), hd = s / c->n_heads;
-    float rq = 1.0f / fmaxf(nq, (float)TM_MIRAS_COS_EPS), inv_tau = 1.0f / c->temperature;
+    const float eps = (float)TM_MIRAS_COS_EPS, eps2 = eps * eps, inv_tau = 1.0f / c->temperature;
+    float rq = 1.0f / (nq > eps ? nq : eps);
+    /* Dot products and squared key norms first (cosv, rnk hold them), then
+     * the cosines and scores in one loop over the slots that vectorizes
+     * (sqrt, divide, selects). An empty slot is computed and discarded
+     * (excluded, not scored): the select keeps whatever its key held out. */
     for (int j = 0; j < M; j++) {
-        if (!(strength[j] > 0.0f)) { /* empty: excluded, not scored */
-            w[j] = -INFINITY;
-            cosv[j] = rnk[j] = 0.0f;
-            continue;
-        }
         const float *K = keys + (size_t)j * s + (size_t)h * hd;
         float dot = 0.0f, kk = 0.0f;
 #pragma omp simd reduction(+ : dot, kk)
@@ -96,12 +105,19 @@ static void read_head(const tm_miras_config *c, float *restrict w, float *restri
             dot += qh[i] * K[i];
             kk += K[i] * K[i];
         }
-        float rk = 1.0f / fmaxf(sqrtf(kk), (float)TM_MIRAS_COS_EPS), cs = dot * rq * rk;
-        cosv[j] = cs;
-        rnk[j] = rk;
-        /* ln 1 = 0 spares the log for the common fresh slot */
-        w[j] = cs * inv_tau + (strength[j] == 1.0f ? 0.0f : logf(strength[j]));
+        cosv[j] = dot;
+        rnk[j] = kk;
     }
+#pragma omp simd
+    for (int j = 0; j < M; j++) {
+        float kk = rnk[j], rk = 1.0f / sqrtf(kk > eps2 ? kk : eps2), cs = cosv[j] * rq * rk;
+        int full = strength[j] > 0.0f;
+        cosv[j] = full ? cs : 0.0f;
+        rnk[j] = full ? rk : 0.0f;
+        w[j] = full ? cs * inv_tau : -INFINITY;
+    }
+    for (int j = 0; j < M; j++) /* + ln strength; ln 1 = 0 spares the common fresh slot */
+        if (strength[j] > 0.0f && strength[j] != 1.0f) w[j] += logf(strength[j]);
     if (c->use_sparse_attention && c->top_k_retrieval < n_full) {
         /* Find the k-th best (score, index) by k selection passes; keep
          * exactly the k entries at or before it. */
@@ -274,7 +290,7 @@ tm_status tm_miras_read_forward(const tm_miras *m, const tm_miras_state *s, floa
  * dcos_j = w_j (g_j - sum_i w_i g_i) / tau (softmax, score = cos / tau):
  * dq = sum_j dcos_j (K_j / (|q||K_j|) - cos_j q / |q|^2), the second term
  * only where |q| is above the clamp. */
-static void head_backward(const tm_miras_config *c, float *restrict dqc_h,
+TM_MIRAS_CLONES static void head_backward(const tm_miras_config *c, float *restrict dqc_h,
                           const float *restrict dr_h, const float *w, const float *cosv,
                           const float *rnk, const float *restrict qh, float nq, const float *keys,
                           const float *values, int h, float *restrict dw) {

@@ -130,15 +130,17 @@ static void fill_tier(mem *x, tm_rng *r, int deep, int b, int n_fill, int mixed)
 /* The read runs in float (memory/miras_read.c), and 1/tau = 10 amplifies
  * its ~1e-7 relative rounding (of q, of a cosine, of a score) into ~1e-6 of
  * L, which the central differences divide by 2h: the smallest entries a
- * row checks (|grad| ~ 1e-3, near the 1% floor) then read a few 1e-3 off.
- * Measured worst over the table: 5.7e-3 (q_proj entries of ~1e-3; the same
- * check against the former all-double read measured 3.0e-4, with analytic
- * gradients equal to the float ones to ~1e-4 relative). A wrong term shows
- * far above it: scaling the cosine's |q| term in the backward by 0.9 gave
- * 0.18 and 0.28 in two rows. The directional check (directional_error)
- * holds the whole gradient to MIRAS_DIR_TOL: measured worst 1.4e-5; the
- * same 0.9 moved it to 4e-4..7e-4 in most rows. */
-#define MIRAS_GC_TOL 1e-2
+ * row checks (|grad| ~ 1e-3, near the 1% floor) then read 0.5-1% off.
+ * Measured worst over the table: 1.02e-2 (q_proj.bias[3] = -1.3e-3 in the
+ * sparse row; 5e-3..7.5e-3 with steps 1.5e-2..3e-2, with or without
+ * Richardson: a noise floor, not truncation). The same check against the
+ * former all-double read measured 3.0e-4, with analytic gradients equal to
+ * the float ones to ~1e-4 relative. A wrong term shows far above it:
+ * scaling the cosine's |q| term in the backward by 0.9 gave 0.18 and 0.28
+ * in two rows. The directional check (directional_error) holds the whole
+ * gradient to MIRAS_DIR_TOL: measured worst 1.5e-5; the same 0.9 moved it
+ * to 4e-4..7e-4 in most rows. */
+#define MIRAS_GC_TOL 2e-2
 #define MIRAS_DIR_TOL 1e-4
 
 /* The whole gradient at once: L moved along u = g / max|g| (every input
