@@ -109,22 +109,23 @@ void miras_linear_rows_backward(float *dX, int lddx, float *dW, float *db, const
  * v [B,d] (may be NULL) gets c * u. */
 void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *s, float *v, float *act,
                            const float *key, const float *context, int B);
-/* The model's workspace (m->work), sized at declare for cfg->max_B streams:
- *   act [max_B * act_stream]   read forward for surprise and write
- *   surprise [max_B]           write's gate
- *   kk, vv [max_B * s]         the items write stores (compressed when on)
- *   du, dq, drout [max_B * d], dqc, dro, drcat [max_B * s], dh1 [max_B * hid],
- *   dz2 [max_B], dw [M]        read backward scratch (all streams at once)
+/* A state's scratch (st->work), for its B streams:
+ *   act [B * act_stream]       read forward for surprise and write
+ *   surprise [B]               write's gate
+ *   kk, vv [B * s]             the items write stores (compressed when on)
+ *   du, dq, drout [B * d], dqc, dro, drcat [B * s], dh1 [B * hid],
+ *   dw [M]                     read backward scratch (all streams at once)
  *   C, P [(M+1) * M], a [M+1], b [M], sk [sinkhorn ws]  OT plans
- *   bk, bv [M * s]             consolidation barycentres
- * One workspace per model: a model serves one caller at a time. */
+ *   bk, bv [M * s]             consolidation barycentres */
 typedef struct {
     float *act, *surprise, *kk, *vv;
-    float *du, *dq, *drout, *dqc, *dro, *drcat, *dh1, *dz2, *dw;
+    float *du, *dq, *drout, *dqc, *dro, *drcat, *dh1, *dw;
     float *C, *P, *a, *b, *sk, *bk, *bv;
 } miras_work_view;
 
-size_t tm_miras_work_floats(const tm_miras_config *cfg);
-miras_work_view tm_miras_work_at(const tm_miras *m);
+size_t tm_miras_work_floats(const tm_miras_config *cfg, int B);
+/* The view of st->work (written through even where st is const: it is
+ * scratch, not the slots). */
+miras_work_view tm_miras_work_at(const tm_miras *m, const tm_miras_state *st);
 
 #endif

@@ -327,9 +327,6 @@ tm_status tm_miras_read_backward(const tm_miras *m, const tm_miras_state *st, fl
                                  float *dcontext, const float *dv, const float *key,
                                  const float *context, const float *act, int B) {
     TM_TRY(check_read_args(m, st, dv, act, key, B, "read_backward"));
-    if (B > m->cfg.max_B)
-        return tm_fail(TM_EINVAL, "miras: read_backward B must be <= max_B=%d (got %d)",
-                       m->cfg.max_B, B);
     const tm_miras_config *c = &m->cfg;
     int d = c->d_model, s = m->slot_dim, M = c->mem_slots, H = c->n_heads, hd = m->head_dim;
     int hid = miras_conf_hidden(c);
@@ -337,7 +334,7 @@ tm_status tm_miras_read_backward(const tm_miras *m, const tm_miras_state *st, fl
     int ld = (int)S;
     float *act_rw = (float *)act; /* read only below */
     miras_act_view a0 = miras_act_at(c, act_rw, 0);
-    miras_work_view wk = tm_miras_work_at(m);
+    miras_work_view wk = tm_miras_work_at(m, st); /* scratch, not the slots */
     /* Confidence: v = c u, c = sigmoid(conf2 ReLU(conf1 q)). */
     memset(wk.dq, 0, (size_t)B * d * sizeof(float));
     for (int b = 0; b < B; b++) {
@@ -436,9 +433,7 @@ tm_status tm_miras_read_backward(const tm_miras *m, const tm_miras_state *st, fl
 tm_status tm_miras_surprise(const tm_miras *m, const tm_miras_state *s, float *surprise,
                             const float *key, const float *value, const float *context, int B) {
     TM_TRY(check_read_args(m, s, surprise, value, key, B, "surprise"));
-    if (B > m->cfg.max_B)
-        return tm_fail(TM_EINVAL, "miras: surprise B must be <= max_B=%d (got %d)", m->cfg.max_B, B);
-    miras_work_view wk = tm_miras_work_at(m);
+    miras_work_view wk = tm_miras_work_at(m, s); /* scratch, not the slots */
     tm_miras_read_streams(m, s, NULL, wk.act, key, context, B);
     int d = m->cfg.d_model;
     for (int b = 0; b < B; b++) {
