@@ -9,7 +9,9 @@
  *
  * achieved is GB/s of the slot contents the op must read at least once
  * (miras: keys and values of both tiers, B*2*2*M*s floats; kv cache: the
- * B*C*dk keys), limit_fraction against the run's memcpy rate.
+ * B*C*dk keys), limit_fraction against the run's memcpy rate (measured on
+ * 128 MB, out of cache: the miras slots, 2 MB, stay in cache between calls,
+ * so its fraction can pass 1).
  *
  * Baselines (each timed alternately with the op, same threads):
  *   miras read and write: "sgemv floor": per stream and tier, cblas_sgemv of
