@@ -4,6 +4,7 @@
  * Definition: shared spec memory.md "DualTierMiras"; memory/miras.h. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -800,6 +801,92 @@ Test(miras, save_load_of_one_stream_round_trips_and_reset_clears_chosen_streams)
     free(saved); free(again); free(now); free(k); free(v);
     mem_free(&x);
     mem_free(&y);
+}
+
+/* ---- one model, several callers ------------------------------------------ */
+
+/* One caller: its own state and activations, a fixed run of write + read
+ * steps on the shared model, every output kept. */
+typedef struct {
+    const tm_miras *m;
+    tm_miras_state s;
+    float *act, *keys, *values, *out, *surprise; /* keys, values [steps,B,d] */
+    int B, d, steps;
+    tm_status st;
+} caller;
+
+static void *caller_run(void *p) {
+    caller *w = p;
+    size_t bd = (size_t)w->B * w->d;
+    tm_miras_state_reset(w->m, &w->s, NULL);
+    for (int t = 0; t < w->steps && w->st == TM_OK; t++) {
+        const float *k = w->keys + t * bd, *v = w->values + t * bd;
+        w->st = tm_miras_write(w->m, &w->s, w->surprise + (size_t)t * w->B, k, v, k, w->B);
+        if (w->st == TM_OK)
+            w->st = tm_miras_read_forward(w->m, &w->s, w->out + t * bd, NULL, w->act, v, k, w->B);
+    }
+    return NULL;
+}
+
+/* miras.h: the model is never written while acting, so callers with their
+ * own states may share it from several threads. Each caller's outputs must
+ * equal, bit for bit, those of the same caller run alone, and the
+ * parameters stay untouched. The config runs every scratch user: the OT
+ * write policy, consolidation, decay, two heads, compression. */
+Test(miras, one_model_serves_two_threads_each_with_its_own_state) {
+    const int d = 16, M = 8, B = 3, steps = 400, n = 2;
+    tm_miras_config c = small_config(d, M);
+    c.n_heads = 2;
+    c.use_memory_compression = 1;
+    c.write_policy = TM_MIRAS_OT;
+    c.consolidate_every = 5;
+    c.use_decay = 1;
+    c.decay_rate = 0.9f;
+    c.sinkhorn_iters = 10;
+    mem x;
+    mem_make(&x, &c, 1, 21);
+    float *params = malloc(x.p.n * sizeof(float));
+    cr_assert(params);
+    memcpy(params, x.p.data, x.p.n * sizeof(float));
+    tm_rng r;
+    tm_rng_seed(&r, 21, 1);
+    size_t bd = (size_t)B * d;
+    caller w[2];
+    float *alone[2], *alone_sp[2];
+    for (int i = 0; i < n; i++) {
+        w[i] = (caller){.m = &x.m, .B = B, .d = d, .steps = steps, .st = TM_OK};
+        cr_assert_eq(tm_miras_state_create(&w[i].s, &x.m, B), TM_OK, "%s", tm_last_error());
+        w[i].act = calloc(tm_miras_read_act_floats(&c, B), sizeof(float));
+        w[i].keys = randn(&r, steps * bd, 1.0f);
+        w[i].values = randn(&r, steps * bd, 1.0f);
+        w[i].out = calloc(steps * bd, sizeof(float));
+        w[i].surprise = calloc((size_t)steps * B, sizeof(float));
+        alone[i] = calloc(steps * bd, sizeof(float));
+        alone_sp[i] = calloc((size_t)steps * B, sizeof(float));
+        cr_assert(w[i].act && w[i].out && w[i].surprise && alone[i] && alone_sp[i]);
+        caller_run(&w[i]);
+        cr_assert_eq(w[i].st, TM_OK, "%s", tm_last_error());
+        memcpy(alone[i], w[i].out, steps * bd * sizeof(float));
+        memcpy(alone_sp[i], w[i].surprise, (size_t)steps * B * sizeof(float));
+    }
+    pthread_t th[2];
+    for (int i = 0; i < n; i++) cr_assert_eq(pthread_create(&th[i], NULL, caller_run, &w[i]), 0);
+    for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(w[i].st, TM_OK, "caller %d failed", i);
+        cr_expect_eq(memcmp(w[i].out, alone[i], steps * bd * sizeof(float)), 0,
+                     "caller %d's reads differ from its run alone", i);
+        cr_expect_eq(memcmp(w[i].surprise, alone_sp[i], (size_t)steps * B * sizeof(float)), 0,
+                     "caller %d's surprises differ from its run alone", i);
+    }
+    cr_expect_eq(memcmp(params, x.p.data, x.p.n * sizeof(float)), 0, "acting changed a parameter");
+    for (int i = 0; i < n; i++) {
+        free(w[i].act); free(w[i].keys); free(w[i].values); free(w[i].out); free(w[i].surprise);
+        free(alone[i]); free(alone_sp[i]);
+        tm_miras_state_free(&w[i].s);
+    }
+    free(params);
+    mem_free(&x);
 }
 
 Test(miras, bad_config_is_rejected_naming_the_field) {
