@@ -19,6 +19,7 @@
 #include "kernels/ops.h"
 
 #include "bench/bench_act.h"
+#include "bench/bench_memory.h"
 #include "bench/bench_seq.h"
 
 #define MAX_RESULTS 64
@@ -268,6 +269,7 @@ static const tm_bench_entry benches[] = {
     {"matmul", bench_matmul},
     {"attention and scan", bench_seq},
     {"activations", tm_bench_act},
+    {"memory", tm_bench_memory},
 };
 
 /* ---- the subcommand --------------------------------------------------------------- */

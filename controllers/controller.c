@@ -211,7 +211,7 @@ static const tm_config_field fields[] = {
     TM_CFG_INT(CC, "miras.consolidate_every", miras.consolidate_every, 0, 1 << 30, "0", "consolidation cadence in writes; 0 = off"),
     TM_CFG_ROW(CC, "miras.sinkhorn_eps", TM_CONFIG_FLOAT, miras.sinkhorn_eps, 0, 1e6, "0.05", "OT entropic regularisation", NULL, TM_CFG_MIN_EXCLUSIVE),
     TM_CFG_INT(CC, "miras.sinkhorn_iters", miras.sinkhorn_iters, 1, 1 << 20, "50", "Sinkhorn iterations"),
-    TM_CFG_INT(CC, "miras.max_B", miras.max_B, 1, 1 << 20, "64", "streams the memory workspace serves"),
+    TM_CFG_INT(CC, "miras.max_B", miras.max_B, 1, 1 << 20, "64", "most streams the controller runs (checked at state creation)"),
     TM_CFG_INT(CC, "kv.capacity", kv.capacity, 1, 1 << 26, "4096", "LongMemKVCache entries per stream"),
     TM_CFG_INT(CC, "kv.top_k", kv.top_k, 1, 1 << 20, "8", "LongMemKVCache read k"),
     TM_CFG_ROW(CC, "kv.tau", TM_CONFIG_FLOAT, kv.tau, 0, 1e6, "0.1", "LongMemKVCache read temperature", NULL, TM_CFG_MIN_EXCLUSIVE),

@@ -128,15 +128,6 @@ tm_status tm_miras_declare(tm_miras *m, const tm_miras_config *cfg, tm_params *p
     snprintf(name, sizeof name, "%s.mix_logit", prefix);
     int64_t one = 1;
     TM_TRY(tm_params_declare(p, name, 1, &one, TM_PARAM_NO_DECAY, &m->mix_off));
-    m->work_floats = tm_miras_work_floats(cfg);
-    m->work = calloc(m->work_floats, sizeof(float));
-    m->scratch = calloc(tm_miras_read_scratch_doubles(cfg), sizeof(double));
-    if (!m->work || !m->scratch) {
-        size_t n = m->work_floats;
-        tm_miras_free(m);
-        return tm_fail(TM_ENOMEM, "miras: cannot allocate a %zu-float workspace for max_B=%d", n,
-                       cfg->max_B);
-    }
     return TM_OK;
 }
 
@@ -182,12 +173,7 @@ void tm_miras_init(tm_miras *m, tm_rng *rng) {
 }
 
 void tm_miras_free(tm_miras *m) {
-    if (!m) return;
-    free(m->work);
-    free(m->scratch);
-    m->work = NULL;
-    m->scratch = NULL;
-    m->work_floats = 0;
+    (void)m; /* the model owns nothing beyond its views into the parameters */
 }
 
 /* ---- state ---------------------------------------------------------------- */
@@ -209,7 +195,8 @@ tm_status tm_miras_state_create(tm_miras_state *s, const tm_miras *m, int B) {
     s->fast_ptr = calloc(nb, sizeof(int32_t));
     s->deep_ptr = calloc(nb, sizeof(int32_t));
     s->writes = calloc(nb, sizeof(int64_t));
-    if (!s->fast_keys || !s->fast_values || !s->fast_strength || !s->deep_keys ||
+    s->work = calloc(tm_miras_work_floats(&m->cfg, B), sizeof(float));
+    if (!s->work || !s->fast_keys || !s->fast_values || !s->fast_strength || !s->deep_keys ||
         !s->deep_values || !s->deep_strength || !s->fast_ptr || !s->deep_ptr || !s->writes) {
         tm_miras_state_free(s);
         return tm_fail(TM_ENOMEM, "miras: cannot allocate state for B=%d x mem_slots=%zu", B, M);
@@ -228,6 +215,7 @@ void tm_miras_state_free(tm_miras_state *s) {
     free(s->fast_ptr);
     free(s->deep_ptr);
     free(s->writes);
+    free(s->work);
     memset(s, 0, sizeof *s);
 }
 

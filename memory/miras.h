@@ -12,9 +12,14 @@
  * gives the same slots.
  *
  * Nothing in read/write allocates: per-read activations live in a caller
- * buffer of tm_miras_read_act_floats(cfg, B) floats, and the model owns a
- * workspace sized for max_B streams at declare time (and a small scratch the
- * read uses), so one model serves one caller at a time.
+ * buffer of tm_miras_read_act_floats(cfg, B) floats, and the state owns a
+ * scratch for its B streams (read backward, surprise, write, OT plans),
+ * sized at state_create. The model is never written: acting (read,
+ * surprise, write) may run from several threads at once on one model, each
+ * with its own states; read_backward accumulates into the gradient vector
+ * the model points at, as every layer's backward does. A state serves one
+ * call at a time (read_backward and surprise take it const but use its
+ * scratch).
  *
  * Choices the spec leaves open (documented here, tested in test_miras.c):
  *  - W_o is [s, s] with s the slot width (d, or r when compressed), applied
@@ -69,7 +74,9 @@ typedef struct {
     int consolidate_every;       /* 0 = off */
     float sinkhorn_eps;          /* 0.05 */
     int sinkhorn_iters;          /* 50 */
-    int max_B;                   /* streams the model's workspace serves (default 64) */
+    int max_B;                   /* streams a caller plans for (default 64); sizes
+                                    nothing here (the scratch is the state's,
+                                    sized by its B); MambaDualMem bounds B by it */
 } tm_miras_config;
 
 typedef struct {
@@ -83,11 +90,6 @@ typedef struct {
     tm_linear compress, decompress; /* d -> r, r -> d (use_memory_compression) */
     size_t mix_off;     /* mix_logit, a scalar */
     float *mix_logit, *d_mix_logit;
-    float *work;        /* owned workspace for max_B streams (write, surprise, OT) */
-    size_t work_floats;
-    double *scratch;    /* owned: one stream's read chain in double, so scores of
-                           size 1/tau and the chain after them are not rounded
-                           to float at every step */
 } tm_miras;
 
 typedef struct {
@@ -98,6 +100,9 @@ typedef struct {
     float *deep_keys, *deep_values, *deep_strength;
     int32_t *fast_ptr, *deep_ptr;
     int64_t *writes;    /* [B] write steps so far (consolidation cadence) */
+    float *work;        /* scratch of read_backward, surprise and write for
+                           these B streams; not state: never copied, saved or
+                           compared, meaningless between calls */
 } tm_miras_state;
 
 tm_miras_config tm_miras_config_default(int d_model);
@@ -105,15 +110,16 @@ tm_miras_config tm_miras_config_default(int d_model);
 tm_status tm_miras_config_validate(const tm_miras_config *cfg);
 
 /* Checks cfg; declares <prefix>.q_proj, .o_proj, .conf1, .conf2, .ctx_gate,
- * .compress, .decompress, .mix_logit (those the config enables) in p; sizes
- * and allocates the workspace. Free with tm_miras_free. */
+ * .compress, .decompress, .mix_logit (those the config enables) in p.
+ * tm_miras_free ends it. */
 tm_status tm_miras_declare(tm_miras *m, const tm_miras_config *cfg, tm_params *p, const char *prefix);
 void tm_miras_bind(tm_miras *m, const tm_params *p);
 /* The spec's init: W_q, W_o identity with zero bias; mix_logit ln(0.7/0.3);
  * the other linears PyTorch's nn.Linear default. */
 void tm_miras_init(tm_miras *m, tm_rng *rng);
-void tm_miras_free(tm_miras *m); /* the workspace; NULL-safe */
+void tm_miras_free(tm_miras *m); /* owns no memory today; NULL-safe */
 
+/* The slots (empty) and the scratch for B streams. */
 tm_status tm_miras_state_create(tm_miras_state *s, const tm_miras *m, int B);
 void tm_miras_state_free(tm_miras_state *s); /* NULL-safe */
 /* Empties the chosen streams (mask[b] != 0; NULL = all). */

@@ -8,135 +8,181 @@
  * The cosine clamps both norms at TM_MIRAS_COS_EPS (miras_impl.h): below it
  * the clamped norm is constant, so its gradient is 0 there (the derivative
  * of the unclamped cosine would blow up as 1/|q|).
- * Everything per stream is summed in double and stored as float. */
+ *
+ * How it is computed: the dense parts (W_q, compress, the confidence head,
+ * W_o, decompress and their gradients) run as one sgemm over all B streams,
+ * reading and writing the strided rows of the activation buffer; only the
+ * slot scoring, softmax and weighted sums are per stream, in float with
+ * vectorized inner loops (the softmax normaliser is summed in double).
+ * Rounding: a float dot over a head's width is off by ~1e-7 relative, which
+ * 1/tau = 10 turns into ~1e-6 on a score and so on a weight; test_miras
+ * checks the read against a double evaluation of the spec at that scale. */
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "memory/miras_impl.h"
+
+/* The short loops over a head's width and over the slots vectorize only
+ * under the dynamic cost model and without trapping math (as in
+ * kernels/cpu/scan.c); set before the include so tm_exp_approx inlines with
+ * the same options. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
+#endif
+#include "kernels/cpu/exp_approx.h"
+
+/* The per-slot loops are most of the read's time and the build targets
+ * baseline x86-64 (SSE2): an AVX2 clone doubles their width where the CPU
+ * has it (chosen once at load time; the default clone elsewhere). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TM_MIRAS_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TM_MIRAS_CLONES
+#endif
 
 size_t tm_miras_read_act_floats(const tm_miras_config *cfg, int B) {
     if (!cfg || B <= 0) return 0;
     return (size_t)B * miras_act_stream_floats(cfg);
 }
 
-static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
+static float sigmoidf(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
 
 /* In the order (score desc, index asc), is (v, j) after (pv, pi)? */
-static int after(double v, int j, double pv, int pi) { return v < pv || (v == pv && j > pi); }
+static int after(float v, int j, float pv, int pi) { return v < pv || (v == pv && j > pi); }
 
-/* y [n_out] = W x + b (b may be NULL) with x, y in double. */
-static void affine_d(double *y, const float *W, const float *b, const double *x, int n_out,
-                     int n_in) {
-    for (int o = 0; o < n_out; o++) {
-        double a = b ? (double)b[o] : 0.0;
-        const float *w = W + (size_t)o * n_in;
-        for (int i = 0; i < n_in; i++) a += (double)w[i] * x[i];
-        y[o] = a;
+void miras_linear_rows(float *Y, int ldy, const float *X, int ldx, const float *W, const float *b,
+                       int B, int n_out, int n_in) {
+    for (int r = 0; r < B; r++) {
+        float *y = Y + (size_t)r * ldy;
+        if (b) memcpy(y, b, (size_t)n_out * sizeof(float));
+        else memset(y, 0, (size_t)n_out * sizeof(float));
     }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in, 1.0f, X, ldx, W, n_in,
+                1.0f, Y, ldy);
 }
 
-static void to_float(float *dst, const double *src, int n) {
-    for (int i = 0; i < n; i++) dst[i] = (float)src[i];
+void miras_linear_rows_backward(float *dX, int lddx, float *dW, float *db, const float *dY,
+                                int lddy, const float *X, int ldx, const float *W, int B,
+                                int n_out, int n_in) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, B, 1.0f, dY, lddy, X, ldx,
+                1.0f, dW, n_in);
+    if (db)
+        for (int r = 0; r < B; r++) {
+            const float *g = dY + (size_t)r * lddy;
+            for (int o = 0; o < n_out; o++) db[o] += g[o];
+        }
+    if (dX)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_in, n_out, 1.0f, dY, lddy, W,
+                    n_in, 1.0f, dX, lddx);
+}
+
+/* Copies an n-float field of B strided rows (stride ld) onto another. */
+static void copy_rows(float *dst, const float *src, int B, int n, size_t ld) {
+    for (int b = 0; b < B; b++) memcpy(dst + (size_t)b * ld, src + (size_t)b * ld, (size_t)n * sizeof(float));
 }
 
 /* One head of one tier: weights w [M] (0 for empty or dropped slots),
- * cosines cosv [M] of the kept slots, and the head's read r [hd]; sc [M] is
- * scratch for the scores (-inf marks an excluded slot). */
-static void read_head(const tm_miras_config *c, float *w, float *cosv, double *r, double *sc,
-                      const double *qh, const float *keys, const float *values,
-                      const float *strength, int h, int n_full) {
+ * cosines cosv [M] and inverse key norms rnk [M] of the kept slots (0
+ * elsewhere), and the head's read r [hd]. w holds the scores (-inf: an
+ * excluded slot) until the softmax. */
+TM_MIRAS_CLONES static void read_head(const tm_miras_config *c, float *restrict w, float *restrict cosv,
+                      float *restrict rnk, float *restrict r, const float *restrict qh, float nq,
+                      const float *keys, const float *values, const float *strength, int h,
+                      int n_full) {
     int M = c->mem_slots, s = miras_slot_dim(c), hd = s / c->n_heads;
-    double nq = 0.0;
-    for (int i = 0; i < hd; i++) nq += qh[i] * qh[i];
-    nq = fmax(sqrt(nq), TM_MIRAS_COS_EPS);
+    const float eps = (float)TM_MIRAS_COS_EPS, eps2 = eps * eps, inv_tau = 1.0f / c->temperature;
+    float rq = 1.0f / (nq > eps ? nq : eps);
+    /* Dot products and squared key norms first (cosv, rnk hold them), then
+     * the cosines and scores in one loop over the slots that vectorizes
+     * (sqrt, divide, selects). An empty slot is computed and discarded
+     * (excluded, not scored): the select keeps whatever its key held out. */
     for (int j = 0; j < M; j++) {
-        if (!(strength[j] > 0.0f)) { /* empty: excluded, not scored */
-            sc[j] = -INFINITY;
-            cosv[j] = 0.0f;
-            continue;
-        }
         const float *K = keys + (size_t)j * s + (size_t)h * hd;
-        double dot = 0.0;
-        for (int i = 0; i < hd; i++) dot += qh[i] * K[i];
-        double cs = dot / (nq * fmax(miras_norm(K, hd), TM_MIRAS_COS_EPS));
-        cosv[j] = (float)cs;
-        sc[j] = cs / c->temperature + log((double)strength[j]);
+        float dot = 0.0f, kk = 0.0f;
+#pragma omp simd reduction(+ : dot, kk)
+        for (int i = 0; i < hd; i++) {
+            dot += qh[i] * K[i];
+            kk += K[i] * K[i];
+        }
+        cosv[j] = dot;
+        rnk[j] = kk;
     }
+#pragma omp simd
+    for (int j = 0; j < M; j++) {
+        float kk = rnk[j], rk = 1.0f / sqrtf(kk > eps2 ? kk : eps2), cs = cosv[j] * rq * rk;
+        int full = strength[j] > 0.0f;
+        cosv[j] = full ? cs : 0.0f;
+        rnk[j] = full ? rk : 0.0f;
+        w[j] = full ? cs * inv_tau : -INFINITY;
+    }
+    for (int j = 0; j < M; j++) /* + ln strength; ln 1 = 0 spares the common fresh slot */
+        if (strength[j] > 0.0f && strength[j] != 1.0f) w[j] += logf(strength[j]);
     if (c->use_sparse_attention && c->top_k_retrieval < n_full) {
         /* Find the k-th best (score, index) by k selection passes; keep
          * exactly the k entries at or before it. */
-        double pv = INFINITY;
+        float pv = INFINITY;
         int pi = -1;
         for (int t = 0; t < c->top_k_retrieval; t++) {
             int best = -1;
             for (int j = 0; j < M; j++) {
-                if (sc[j] == -INFINITY || !after(sc[j], j, pv, pi)) continue;
-                if (best < 0 || sc[j] > sc[best]) best = j;
+                if (w[j] == -INFINITY || !after(w[j], j, pv, pi)) continue;
+                if (best < 0 || w[j] > w[best]) best = j;
             }
-            pv = sc[best];
+            pv = w[best];
             pi = best;
         }
         for (int j = 0; j < M; j++)
-            if (sc[j] != -INFINITY && after(sc[j], j, pv, pi)) {
-                sc[j] = -INFINITY;
-                cosv[j] = 0.0f;
+            if (w[j] != -INFINITY && after(w[j], j, pv, pi)) {
+                w[j] = -INFINITY;
+                cosv[j] = rnk[j] = 0.0f;
             }
     }
-    double mx = -INFINITY, sum = 0.0;
-    for (int j = 0; j < M; j++)
-        if (sc[j] > mx) mx = sc[j];
-    for (int j = 0; j < M; j++)
-        if (sc[j] != -INFINITY) sum += exp(sc[j] - mx);
-    for (int i = 0; i < hd; i++) r[i] = 0.0;
+    float mx = -INFINITY;
+    for (int j = 0; j < M; j++) mx = w[j] > mx ? w[j] : mx;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j < M; j++) {
-        if (sc[j] == -INFINITY) {
-            w[j] = 0.0f;
-            continue;
-        }
-        double wj = exp(sc[j] - mx) / sum;
-        w[j] = (float)wj;
+        float e = w[j] == -INFINITY ? 0.0f : tm_exp_approx(w[j] - mx);
+        w[j] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < M; j++) w[j] *= inv;
+    for (int i = 0; i < hd; i++) r[i] = 0.0f;
+    for (int j = 0; j < M; j++) {
+        if (w[j] == 0.0f) continue;
         const float *V = values + (size_t)j * s + (size_t)h * hd;
+        float wj = w[j];
+#pragma omp simd
         for (int i = 0; i < hd; i++) r[i] += wj * V[i];
     }
 }
 
-size_t tm_miras_read_scratch_doubles(const tm_miras_config *c) {
-    size_t d = (size_t)c->d_model, s = (size_t)miras_slot_dim(c);
-    return (size_t)c->mem_slots + d + s + 2 * (2 * s + d) + d + (size_t)miras_conf_hidden(c);
-}
-
-/* The whole chain of one stream runs in double (m->scratch) and is stored
- * in act as float: one rounding per saved value, none compounding along the
- * chain, so v is within an ulp or so of the exact read (what makes the
- * finite-difference check at tau = 0.1 meaningful). */
 void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *st, float *v, float *act,
                            const float *key, const float *context, int B) {
     const tm_miras_config *c = &m->cfg;
     int d = c->d_model, s = m->slot_dim, M = c->mem_slots, H = c->n_heads, hd = m->head_dim;
     int hid = miras_conf_hidden(c);
-    double *sc = m->scratch, *q = sc + M, *qc = q + d, *rcat = qc + s, *ro = rcat + s,
-           *rout[2], *u, *h1;
-    rout[0] = ro + s;
-    rout[1] = rout[0] + d; /* tier 1 reuses rcat and ro after tier 0 is done */
-    u = rout[1] + d;
-    h1 = u + d;
+    size_t S = miras_act_stream_floats(c);
+    int ld = (int)S;
+    miras_act_view a0 = miras_act_at(c, act, 0); /* stream b's field: a0.field + b * S */
+    if (c->use_query_proj) miras_linear_rows(a0.q, ld, key, d, m->q_proj.w, m->q_proj.b, B, d, d);
+    else
+        for (int b = 0; b < B; b++) memcpy(a0.q + b * S, key + (size_t)b * d, (size_t)d * sizeof(float));
+    if (c->use_memory_compression)
+        miras_linear_rows(a0.qc, ld, a0.q, ld, m->compress.w, m->compress.b, B, s, d);
+    else copy_rows(a0.qc, a0.q, B, s, S);
+    if (c->use_adaptive_retrieval)
+        miras_linear_rows(a0.h1, ld, a0.q, ld, m->conf1.w, m->conf1.b, B, hid, d);
     for (int b = 0; b < B; b++) {
         miras_act_view a = miras_act_at(c, act, b);
-        const float *k = key + (size_t)b * d;
-        if (c->use_query_proj) {
-            for (int o = 0; o < d; o++) {
-                double acc = m->q_proj.b[o];
-                const float *w = m->q_proj.w + (size_t)o * d;
-                for (int i = 0; i < d; i++) acc += (double)w[i] * k[i];
-                q[o] = acc;
-            }
-        } else {
-            for (int i = 0; i < d; i++) q[i] = k[i];
+        for (int h = 0; h < H; h++) {
+            const float *qh = a.qc + (size_t)h * hd;
+            double n2 = 0.0;
+            for (int i = 0; i < hd; i++) n2 += (double)qh[i] * qh[i];
+            a.nq[h] = (float)sqrt(n2);
         }
-        if (c->use_memory_compression) affine_d(qc, m->compress.w, m->compress.b, q, s, d);
-        else memcpy(qc, q, (size_t)s * sizeof(double));
-        to_float(a.q, q, d);
-        to_float(a.qc, qc, s);
         for (int t = 0; t < 2; t++) {
             size_t kv = (size_t)b * M * s;
             const float *keys = (t ? st->deep_keys : st->fast_keys) + kv;
@@ -145,55 +191,62 @@ void tm_miras_read_streams(const tm_miras *m, const tm_miras_state *st, float *v
             int n_full = 0;
             for (int j = 0; j < M; j++) n_full += strength[j] > 0.0f;
             *a.full[t] = n_full > 0 ? 1.0f : 0.0f;
-            if (n_full == 0) { /* an empty tier reads 0: no weights, no W_o bias */
+            if (n_full == 0) { /* an empty tier reads 0 (ro, rout zeroed below) */
                 memset(a.w[t], 0, (size_t)H * M * sizeof(float));
                 memset(a.cosv[t], 0, (size_t)H * M * sizeof(float));
+                memset(a.rnk[t], 0, (size_t)H * M * sizeof(float));
                 memset(a.rcat[t], 0, (size_t)s * sizeof(float));
-                memset(a.ro[t], 0, (size_t)s * sizeof(float));
-                memset(a.rout[t], 0, (size_t)d * sizeof(float));
-                for (int i = 0; i < d; i++) rout[t][i] = 0.0;
                 continue;
             }
             for (int h = 0; h < H; h++)
                 read_head(c, a.w[t] + (size_t)h * M, a.cosv[t] + (size_t)h * M,
-                          rcat + (size_t)h * hd, sc, qc + (size_t)h * hd, keys, values, strength,
-                          h, n_full);
-            if (H > 1) affine_d(ro, m->o_proj.w, m->o_proj.b, rcat, s, s);
-            else memcpy(ro, rcat, (size_t)s * sizeof(double));
-            if (c->use_memory_compression)
-                affine_d(rout[t], m->decompress.w, m->decompress.b, ro, d, s);
-            else memcpy(rout[t], ro, (size_t)d * sizeof(double));
-            to_float(a.rcat[t], rcat, s);
-            to_float(a.ro[t], ro, s);
-            to_float(a.rout[t], rout[t], d);
+                          a.rnk[t] + (size_t)h * M, a.rcat[t] + (size_t)h * hd,
+                          a.qc + (size_t)h * hd, a.nq[h], keys, values, strength, h, n_full);
         }
+    }
+    for (int t = 0; t < 2; t++) {
+        if (H > 1) miras_linear_rows(a0.ro[t], ld, a0.rcat[t], ld, m->o_proj.w, m->o_proj.b, B, s, s);
+        else copy_rows(a0.ro[t], a0.rcat[t], B, s, S);
+        if (c->use_memory_compression)
+            miras_linear_rows(a0.rout[t], ld, a0.ro[t], ld, m->decompress.w, m->decompress.b, B, d, s);
+        else copy_rows(a0.rout[t], a0.ro[t], B, d, S);
+        for (int b = 0; b < B; b++) { /* no W_o or decompress bias on an empty tier */
+            miras_act_view a = miras_act_at(c, act, b);
+            if (*a.full[t] != 0.0f) continue;
+            memset(a.ro[t], 0, (size_t)s * sizeof(float));
+            memset(a.rout[t], 0, (size_t)d * sizeof(float));
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        miras_act_view a = miras_act_at(c, act, b);
         double z = *m->mix_logit;
         if (context) {
             const float *x = context + (size_t)b * d;
             for (int i = 0; i < d; i++) z += (double)m->ctx_gate.w[i] * x[i];
         }
-        double mix = sigmoid(z);
+        float mix = sigmoidf(z);
         /* One tier empty: the other gets all the weight (and m is then a
          * constant, so no gradient reaches mix_logit or the gate). */
-        if (*a.full[0] != 0.0f && *a.full[1] == 0.0f) mix = 1.0;
-        if (*a.full[0] == 0.0f && *a.full[1] != 0.0f) mix = 0.0;
-        *a.mix = (float)mix;
-        for (int i = 0; i < d; i++) u[i] = mix * rout[0][i] + (1.0 - mix) * rout[1][i];
-        to_float(a.u, u, d);
-        double conf = 1.0;
+        if (*a.full[0] != 0.0f && *a.full[1] == 0.0f) mix = 1.0f;
+        if (*a.full[0] == 0.0f && *a.full[1] != 0.0f) mix = 0.0f;
+        *a.mix = mix;
+        const float *r0 = a.rout[0], *r1 = a.rout[1];
+        float *u = a.u;
+        for (int i = 0; i < d; i++) u[i] = mix * r0[i] + (1.0f - mix) * r1[i];
+        float conf = 1.0f;
         if (c->use_adaptive_retrieval) {
-            affine_d(h1, m->conf1.w, m->conf1.b, q, hid, d);
-            for (int i = 0; i < hid; i++) h1[i] = h1[i] > 0.0 ? h1[i] : 0.0;
-            double z2;
-            affine_d(&z2, m->conf2.w, m->conf2.b, h1, 1, hid);
-            conf = sigmoid(z2);
-            to_float(a.h1, h1, hid);
+            double z2 = m->conf2.b[0];
+            for (int i = 0; i < hid; i++) {
+                a.h1[i] = a.h1[i] > 0.0f ? a.h1[i] : 0.0f;
+                z2 += (double)m->conf2.w[i] * a.h1[i];
+            }
+            conf = sigmoidf(z2);
         } else {
             memset(a.h1, 0, (size_t)hid * sizeof(float));
         }
-        *a.conf = (float)conf;
+        *a.conf = conf;
         if (v)
-            for (int i = 0; i < d; i++) v[(size_t)b * d + i] = (float)(conf * u[i]);
+            for (int i = 0; i < d; i++) v[(size_t)b * d + i] = conf * u[i];
     }
 }
 
@@ -232,32 +285,41 @@ tm_status tm_miras_read_forward(const tm_miras *m, const tm_miras_state *s, floa
     return TM_OK;
 }
 
-/* dqc_h += d/dq_h of sum_j dcos_j cos(q_h, K_j,h) over the kept slots. */
-static void head_backward(const tm_miras_config *c, float *dqc_h, const float *dr_h,
-                          const float *w, const float *cosv, const float *qh, const float *keys,
-                          const float *values, int h) {
+/* dqc_h += d/dq_h of the head's read against dr_h, through the softmax and
+ * the cosines of the kept slots; dw [M] is scratch. With g_j = dr . V_j and
+ * dcos_j = w_j (g_j - sum_i w_i g_i) / tau (softmax, score = cos / tau):
+ * dq = sum_j dcos_j (K_j / (|q||K_j|) - cos_j q / |q|^2), the second term
+ * only where |q| is above the clamp. */
+TM_MIRAS_CLONES static void head_backward(const tm_miras_config *c, float *restrict dqc_h,
+                          const float *restrict dr_h, const float *w, const float *cosv,
+                          const float *rnk, const float *restrict qh, float nq, const float *keys,
+                          const float *values, int h, float *restrict dw) {
     int M = c->mem_slots, s = miras_slot_dim(c), hd = s / c->n_heads;
-    double nq_raw = miras_norm(qh, hd), nq = fmax(nq_raw, TM_MIRAS_COS_EPS);
     double wdw = 0.0;
     for (int j = 0; j < M; j++) {
-        if (w[j] == 0.0f) continue;
-        const float *V = values + (size_t)j * s + (size_t)h * hd;
-        double dw = 0.0;
-        for (int i = 0; i < hd; i++) dw += (double)dr_h[i] * V[i];
-        wdw += w[j] * dw;
-    }
-    for (int j = 0; j < M; j++) {
+        dw[j] = 0.0f;
         if (w[j] == 0.0f) continue; /* empty, dropped, or underflowed: no gradient */
         const float *V = values + (size_t)j * s + (size_t)h * hd;
+        float g = 0.0f;
+#pragma omp simd reduction(+ : g)
+        for (int i = 0; i < hd; i++) g += dr_h[i] * V[i];
+        dw[j] = g;
+        wdw += (double)w[j] * g;
+    }
+    float rq = 1.0f / fmaxf(nq, (float)TM_MIRAS_COS_EPS), inv_tau = 1.0f / c->temperature;
+    float mean = (float)wdw;
+    double alpha = 0.0;
+    for (int j = 0; j < M; j++) {
+        if (w[j] == 0.0f) continue;
         const float *K = keys + (size_t)j * s + (size_t)h * hd;
-        double dw = 0.0;
-        for (int i = 0; i < hd; i++) dw += (double)dr_h[i] * V[i];
-        /* softmax: ds_j = w_j (dw_j - sum_i w_i dw_i); score = cos / tau */
-        double dcos = w[j] * (dw - wdw) / c->temperature;
-        double nk = fmax(miras_norm(K, hd), TM_MIRAS_COS_EPS);
-        double qterm = nq_raw > TM_MIRAS_COS_EPS ? (double)cosv[j] / (nq * nq) : 0.0;
-        for (int i = 0; i < hd; i++)
-            dqc_h[i] += (float)(dcos * ((double)K[i] / (nq * nk) - qterm * qh[i]));
+        float dcos = w[j] * (dw[j] - mean) * inv_tau, gk = dcos * rq * rnk[j];
+        alpha += (double)dcos * cosv[j];
+#pragma omp simd
+        for (int i = 0; i < hd; i++) dqc_h[i] += gk * K[i];
+    }
+    if (nq > (float)TM_MIRAS_COS_EPS) {
+        float aq = (float)alpha * rq * rq;
+        for (int i = 0; i < hd; i++) dqc_h[i] -= aq * qh[i];
     }
 }
 
@@ -268,86 +330,110 @@ tm_status tm_miras_read_backward(const tm_miras *m, const tm_miras_state *st, fl
     const tm_miras_config *c = &m->cfg;
     int d = c->d_model, s = m->slot_dim, M = c->mem_slots, H = c->n_heads, hd = m->head_dim;
     int hid = miras_conf_hidden(c);
-    miras_work_view wk = tm_miras_work_at(m);
+    size_t S = miras_act_stream_floats(c);
+    int ld = (int)S;
+    float *act_rw = (float *)act; /* read only below */
+    miras_act_view a0 = miras_act_at(c, act_rw, 0);
+    miras_work_view wk = tm_miras_work_at(m, st); /* scratch, not the slots */
+    /* Confidence: v = c u, c = sigmoid(conf2 ReLU(conf1 q)). */
+    memset(wk.dq, 0, (size_t)B * d * sizeof(float));
     for (int b = 0; b < B; b++) {
-        miras_act_view a = miras_act_at(c, (float *)act, b); /* read only below */
+        miras_act_view a = miras_act_at(c, act_rw, b);
         const float *g = dv + (size_t)b * d;
-        memset(wk.dq, 0, (size_t)d * sizeof(float));
-        if (c->use_adaptive_retrieval) {
-            double cf = *a.conf, dc = 0.0;
-            for (int i = 0; i < d; i++) {
-                wk.du[i] = (float)(cf * g[i]);
-                dc += (double)g[i] * a.u[i];
-            }
-            float dz2 = (float)(dc * cf * (1.0 - cf));
-            for (int i = 0; i < hid; i++)
-                wk.dh1[i] = a.h1[i] > 0.0f ? dz2 * m->conf2.w[i] : 0.0f;
-            miras_affine_backward(NULL, m->conf2.dw, m->conf2.db, &dz2, m->conf2.w, a.h1, 1, hid);
-            miras_affine_backward(wk.dq, m->conf1.dw, m->conf1.db, wk.dh1, m->conf1.w, a.q, hid, d);
-        } else {
-            memcpy(wk.du, g, (size_t)d * sizeof(float));
+        float *du = wk.du + (size_t)b * d;
+        if (!c->use_adaptive_retrieval) {
+            memcpy(du, g, (size_t)d * sizeof(float));
+            continue;
         }
-        double mix = *a.mix;
-        if (*a.full[0] != 0.0f && *a.full[1] != 0.0f) {
-            double dm = 0.0;
-            for (int i = 0; i < d; i++) dm += (double)wk.du[i] * (a.rout[0][i] - a.rout[1][i]);
-            float dz = (float)(dm * mix * (1.0 - mix));
-            *m->d_mix_logit += dz;
-            if (context) {
-                const float *x = context + (size_t)b * d;
-                for (int i = 0; i < d; i++) m->ctx_gate.dw[i] += dz * x[i];
-                if (dcontext)
-                    for (int i = 0; i < d; i++) dcontext[(size_t)b * d + i] += dz * m->ctx_gate.w[i];
-            }
+        float cf = *a.conf;
+        double dc = 0.0;
+        for (int i = 0; i < d; i++) {
+            du[i] = cf * g[i];
+            dc += (double)g[i] * a.u[i];
         }
-        memset(wk.dqc, 0, (size_t)s * sizeof(float));
-        for (int t = 0; t < 2; t++) {
+        float dz2 = (float)(dc * cf * (1.0 - cf));
+        float *dh1 = wk.dh1 + (size_t)b * hid;
+        for (int i = 0; i < hid; i++) {
+            dh1[i] = a.h1[i] > 0.0f ? dz2 * m->conf2.w[i] : 0.0f;
+            m->conf2.dw[i] += dz2 * a.h1[i];
+        }
+        m->conf2.db[0] += dz2;
+    }
+    if (c->use_adaptive_retrieval)
+        miras_linear_rows_backward(wk.dq, d, m->conf1.dw, m->conf1.db, wk.dh1, hid, a0.q, ld,
+                                   m->conf1.w, B, hid, d);
+    /* Mix: u = m r_fast + (1 - m) r_deep, m = sigmoid(mix_logit + gate . x). */
+    for (int b = 0; b < B; b++) {
+        miras_act_view a = miras_act_at(c, act_rw, b);
+        if (*a.full[0] == 0.0f || *a.full[1] == 0.0f) continue; /* m is a constant */
+        const float *du = wk.du + (size_t)b * d;
+        double dm = 0.0;
+        for (int i = 0; i < d; i++) dm += (double)du[i] * (a.rout[0][i] - a.rout[1][i]);
+        float mix = *a.mix, dz = (float)(dm * mix * (1.0 - mix));
+        *m->d_mix_logit += dz;
+        if (context) {
+            const float *x = context + (size_t)b * d;
+            for (int i = 0; i < d; i++) m->ctx_gate.dw[i] += dz * x[i];
+            if (dcontext)
+                for (int i = 0; i < d; i++) dcontext[(size_t)b * d + i] += dz * m->ctx_gate.w[i];
+        }
+    }
+    /* Each tier: decompress, W_o (all streams at once), then the heads. An
+     * empty tier's rows get drout = 0, so they add nothing to the dense
+     * gradients, as if skipped. */
+    memset(wk.dqc, 0, (size_t)B * s * sizeof(float));
+    for (int t = 0; t < 2; t++) {
+        for (int b = 0; b < B; b++) {
+            miras_act_view a = miras_act_at(c, act_rw, b);
+            float scale = *a.full[t] == 0.0f ? 0.0f : t == 0 ? *a.mix : 1.0f - *a.mix;
+            const float *du = wk.du + (size_t)b * d;
+            float *dr = wk.drout + (size_t)b * d;
+            for (int i = 0; i < d; i++) dr[i] = scale * du[i];
+        }
+        const float *dro = wk.drout, *drcat; /* rows s floats apart (s = d uncompressed) */
+        if (c->use_memory_compression) {
+            memset(wk.dro, 0, (size_t)B * s * sizeof(float));
+            miras_linear_rows_backward(wk.dro, s, m->decompress.dw, m->decompress.db, wk.drout, d,
+                                       a0.ro[t], ld, m->decompress.w, B, d, s);
+            dro = wk.dro;
+        }
+        drcat = dro;
+        if (H > 1) {
+            memset(wk.drcat, 0, (size_t)B * s * sizeof(float));
+            miras_linear_rows_backward(wk.drcat, s, m->o_proj.dw, m->o_proj.db, dro, s,
+                                       a0.rcat[t], ld, m->o_proj.w, B, s, s);
+            drcat = wk.drcat;
+        }
+        for (int b = 0; b < B; b++) {
+            miras_act_view a = miras_act_at(c, act_rw, b);
             if (*a.full[t] == 0.0f) continue;
-            float scale = (float)(t == 0 ? mix : 1.0 - mix);
-            for (int i = 0; i < d; i++) wk.drout[i] = scale * wk.du[i];
-            const float *dro = wk.drout, *drcat;
-            if (c->use_memory_compression) {
-                memset(wk.dro, 0, (size_t)s * sizeof(float));
-                miras_affine_backward(wk.dro, m->decompress.dw, m->decompress.db, wk.drout,
-                                      m->decompress.w, a.ro[t], d, s);
-                dro = wk.dro;
-            }
-            drcat = dro;
-            if (H > 1) {
-                memset(wk.drcat, 0, (size_t)s * sizeof(float));
-                miras_affine_backward(wk.drcat, m->o_proj.dw, m->o_proj.db, dro, m->o_proj.w,
-                                      a.rcat[t], s, s);
-                drcat = wk.drcat;
-            }
             size_t kv = (size_t)b * M * s;
             const float *keys = (t ? st->deep_keys : st->fast_keys) + kv;
             const float *values = (t ? st->deep_values : st->fast_values) + kv;
             for (int h = 0; h < H; h++)
-                head_backward(c, wk.dqc + (size_t)h * hd, drcat + (size_t)h * hd,
-                              a.w[t] + (size_t)h * M, a.cosv[t] + (size_t)h * M,
-                              a.qc + (size_t)h * hd, keys, values, h);
+                head_backward(c, wk.dqc + (size_t)b * s + (size_t)h * hd,
+                              drcat + (size_t)b * s + (size_t)h * hd, a.w[t] + (size_t)h * M,
+                              a.cosv[t] + (size_t)h * M, a.rnk[t] + (size_t)h * M,
+                              a.qc + (size_t)h * hd, a.nq[h], keys, values, h, wk.dw);
         }
-        if (c->use_memory_compression)
-            miras_affine_backward(wk.dq, m->compress.dw, m->compress.db, wk.dqc, m->compress.w,
-                                  a.q, s, d);
-        else
-            for (int i = 0; i < d; i++) wk.dq[i] += wk.dqc[i];
-        float *dk = dkey ? dkey + (size_t)b * d : NULL;
-        if (c->use_query_proj)
-            miras_affine_backward(dk, m->q_proj.dw, m->q_proj.db, wk.dq, m->q_proj.w,
-                                  key + (size_t)b * d, d, d);
-        else if (dk)
-            for (int i = 0; i < d; i++) dk[i] += wk.dq[i];
     }
+    if (c->use_memory_compression)
+        miras_linear_rows_backward(wk.dq, d, m->compress.dw, m->compress.db, wk.dqc, s, a0.q, ld,
+                                   m->compress.w, B, s, d);
+    else
+        for (size_t i = 0; i < (size_t)B * d; i++) wk.dq[i] += wk.dqc[i];
+    if (c->use_query_proj)
+        miras_linear_rows_backward(dkey, d, m->q_proj.dw, m->q_proj.db, wk.dq, d, key, d,
+                                   m->q_proj.w, B, d, d);
+    else if (dkey)
+        for (size_t i = 0; i < (size_t)B * d; i++) dkey[i] += wk.dq[i];
     return TM_OK;
 }
 
 tm_status tm_miras_surprise(const tm_miras *m, const tm_miras_state *s, float *surprise,
                             const float *key, const float *value, const float *context, int B) {
     TM_TRY(check_read_args(m, s, surprise, value, key, B, "surprise"));
-    if (B > m->cfg.max_B)
-        return tm_fail(TM_EINVAL, "miras: surprise B must be <= max_B=%d (got %d)", m->cfg.max_B, B);
-    miras_work_view wk = tm_miras_work_at(m);
+    miras_work_view wk = tm_miras_work_at(m, s); /* scratch, not the slots */
     tm_miras_read_streams(m, s, NULL, wk.act, key, context, B);
     int d = m->cfg.d_model;
     for (int b = 0; b < B; b++) {

@@ -24,31 +24,32 @@
 #include "memory/miras_impl.h"
 #include "memory/sinkhorn.h"
 
-size_t tm_miras_work_floats(const tm_miras_config *c) {
+size_t tm_miras_work_floats(const tm_miras_config *c, int B) {
     size_t d = (size_t)c->d_model, s = (size_t)miras_slot_dim(c), M = (size_t)c->mem_slots;
-    size_t nb = (size_t)c->max_B;
-    return nb * miras_act_stream_floats(c) + nb + 2 * nb * s + 3 * d + 3 * s +
-           (size_t)miras_conf_hidden(c) + 2 * (M + 1) * M + (M + 1) + M +
+    size_t nb = (size_t)B;
+    return nb * miras_act_stream_floats(c) + nb + 2 * nb * s + 3 * nb * d + 3 * nb * s +
+           nb * (size_t)miras_conf_hidden(c) + M + 2 * (M + 1) * M + (M + 1) + M +
            tm_sinkhorn_workspace_floats(c->mem_slots + 1, c->mem_slots) + 2 * M * s;
 }
 
-miras_work_view tm_miras_work_at(const tm_miras *m) {
+miras_work_view tm_miras_work_at(const tm_miras *m, const tm_miras_state *st) {
     const tm_miras_config *c = &m->cfg;
     size_t d = (size_t)c->d_model, s = (size_t)m->slot_dim, M = (size_t)c->mem_slots;
-    size_t nb = (size_t)c->max_B;
+    size_t nb = (size_t)st->B;
     miras_work_view w;
-    float *p = m->work;
+    float *p = st->work;
     w.act = p; p += nb * miras_act_stream_floats(c);
     w.surprise = p; p += nb;
     w.kk = p; p += nb * s;
     w.vv = p; p += nb * s;
-    w.du = p; p += d;
-    w.dq = p; p += d;
-    w.drout = p; p += d;
-    w.dqc = p; p += s;
-    w.dro = p; p += s;
-    w.drcat = p; p += s;
-    w.dh1 = p; p += (size_t)miras_conf_hidden(c);
+    w.du = p; p += nb * d;
+    w.dq = p; p += nb * d;
+    w.drout = p; p += nb * d;
+    w.dqc = p; p += nb * s;
+    w.dro = p; p += nb * s;
+    w.drcat = p; p += nb * s;
+    w.dh1 = p; p += nb * (size_t)miras_conf_hidden(c);
+    w.dw = p; p += M;
     w.C = p; p += (M + 1) * M;
     w.P = p; p += (M + 1) * M;
     w.a = p; p += M + 1;
@@ -56,7 +57,7 @@ miras_work_view tm_miras_work_at(const tm_miras *m) {
     w.sk = p; p += tm_sinkhorn_workspace_floats(c->mem_slots + 1, c->mem_slots);
     w.bk = p; p += M * s;
     w.bv = p; p += M * s;
-    TM_ASSERT((size_t)(p - m->work) == m->work_floats);
+    TM_ASSERT((size_t)(p - st->work) == tm_miras_work_floats(c, st->B));
     return w;
 }
 
@@ -203,7 +204,7 @@ tm_status tm_miras_consolidate(const tm_miras *m, tm_miras_state *s) {
     if (s->M != m->cfg.mem_slots || s->s != m->slot_dim)
         return tm_fail(TM_EINVAL, "miras: consolidate state has M=%d, s=%d but the model M=%d, s=%d",
                        s->M, s->s, m->cfg.mem_slots, m->slot_dim);
-    miras_work_view wk = tm_miras_work_at(m);
+    miras_work_view wk = tm_miras_work_at(m, s);
     for (int b = 0; b < s->B; b++) consolidate_stream(m, s, b, &wk);
     return TM_OK;
 }
@@ -219,28 +220,27 @@ static tm_status check_finite(const char *name, const float *x, size_t n) {
 tm_status tm_miras_write(const tm_miras *m, tm_miras_state *s, float *surprise, const float *key,
                          const float *value, const float *context, int B) {
     if (!m || !s || !key || !value) return tm_fail(TM_EINVAL, "miras: write got a NULL argument");
-    if (B <= 0 || B > s->B || B > m->cfg.max_B)
-        return tm_fail(TM_EINVAL, "miras: write B must be in 1..min(state B=%d, max_B=%d) (got %d)",
-                       s->B, m->cfg.max_B, B);
+    if (B <= 0 || B > s->B)
+        return tm_fail(TM_EINVAL, "miras: write B must be in 1..%d (the state's B) (got %d)", s->B,
+                       B);
     const tm_miras_config *c = &m->cfg;
     int d = c->d_model, sd = m->slot_dim;
     size_t n = (size_t)B * d;
     TM_TRY(check_finite("key", key, n));
     TM_TRY(check_finite("value", value, n));
     if (context) TM_TRY(check_finite("context", context, n));
-    miras_work_view wk = tm_miras_work_at(m);
+    miras_work_view wk = tm_miras_work_at(m, s);
     TM_TRY(tm_miras_surprise(m, s, wk.surprise, key, value, context, B));
     if (surprise) memcpy(surprise, wk.surprise, (size_t)B * sizeof(float));
+    if (c->use_memory_compression) {
+        miras_linear_rows(wk.kk, sd, key, d, m->compress.w, m->compress.b, B, sd, d);
+        miras_linear_rows(wk.vv, sd, value, d, m->compress.w, m->compress.b, B, sd, d);
+    } else {
+        memcpy(wk.kk, key, n * sizeof(float));
+        memcpy(wk.vv, value, n * sizeof(float));
+    }
     for (int b = 0; b < B; b++) {
-        const float *k = key + (size_t)b * d, *v = value + (size_t)b * d;
-        float *kk = wk.kk + (size_t)b * sd, *vv = wk.vv + (size_t)b * sd;
-        if (c->use_memory_compression) {
-            miras_affine(kk, m->compress.w, m->compress.b, k, sd, d);
-            miras_affine(vv, m->compress.w, m->compress.b, v, sd, d);
-        } else {
-            memcpy(kk, k, (size_t)d * sizeof(float));
-            memcpy(vv, v, (size_t)d * sizeof(float));
-        }
+        const float *kk = wk.kk + (size_t)b * sd, *vv = wk.vv + (size_t)b * sd;
         tier_view fast = tier_at(s, 0, b), deep = tier_at(s, 1, b);
         if (c->use_decay) {
             decay_tier(m, &fast);
