@@ -296,44 +296,55 @@ done:
     return ok;
 }
 
-/* One stream saved to bytes and loaded into another state continues exactly. */
+/* One stream saved to bytes and loaded into another state, at another batch
+ * position, reads back as the same bytes and continues the same. */
 static int check_state_bytes(tm_controller_kind kind, char *detail, size_t cap) {
     small_model sm;
     int ok = 0;
-    void *bytes = NULL;
+    unsigned char *bytes = NULL, *again = NULL;
+    float *ya = NULL;
     if (small_make(&sm, kind, 15) != TM_OK) goto fail;
     size_t nb = tm_controller_state_stream_bytes(&sm.m);
     bytes = malloc(nb);
-    if (!bytes) goto fail;
+    again = malloc(nb);
+    ya = malloc((size_t)SB * sm.d * sizeof(float));
+    if (!bytes || !again || !ya) goto fail;
     tm_controller_state_reset(&sm.m, &sm.s, NULL);
+    int same_bytes = 1;
     for (int b = 0; b < SB; b++) {
         if (tm_controller_state_save_stream(&sm.m, &sm.init, b, bytes) != TM_OK) goto fail;
         if (tm_controller_state_load_stream(&sm.m, &sm.s, SB - 1 - b, bytes) != TM_OK) goto fail;
+        if (tm_controller_state_save_stream(&sm.m, &sm.s, SB - 1 - b, again) != TM_OK) goto fail;
+        same_bytes &= memcmp(bytes, again, nb) == 0;
     }
-    /* Feed the same input to every stream: s's stream SB-1-b must match init's b. */
-    float *ya = malloc((size_t)SB * sm.d * sizeof(float));
-    if (!ya) goto fail;
+    /* The same input to every stream: s's stream SB-1-b continues init's b.
+     * Equal to the step/forward standard (1e-5 of the scale), not bit for
+     * bit: BLAS may sum a row differently at another position in the batch
+     * (AVX-512 OpenBLAS does). */
     for (int i = 0; i < SB * SD_IN; i++) sm.xs_buf[i] = (float)((i % SD_IN) - 2) * 0.3f;
     tm_tensor ta;
-    tm_tensor_wrap(&ta, ya, TM_F32, TM_CPU, 2, (const int64_t[]){SB, sm.d});
-    if (tm_controller_step(&sm.ctx, &sm.m, &sm.init, &ta, &sm.xs) != TM_OK ||
-        tm_controller_step(&sm.ctx, &sm.m, &sm.s, &sm.ys, &sm.xs) != TM_OK) {
-        free(ya);
+    if (tm_tensor_wrap(&ta, ya, TM_F32, TM_CPU, 2, (const int64_t[]){SB, sm.d}) != TM_OK ||
+        tm_controller_step(&sm.ctx, &sm.m, &sm.init, &ta, &sm.xs) != TM_OK ||
+        tm_controller_step(&sm.ctx, &sm.m, &sm.s, &sm.ys, &sm.xs) != TM_OK)
         goto fail;
-    }
-    double worst = 0;
+    double worst = 0, scale = 0;
     for (int b = 0; b < SB; b++)
-        for (int j = 0; j < sm.d; j++)
-            worst = fmax(worst, fabs((double)ya[b * sm.d + j] - sm.ys_buf[(SB - 1 - b) * sm.d + j]));
-    free(ya);
-    snprintf(detail, cap, "%zu bytes per stream; streams reversed through bytes then stepped: max diff %.2g",
-             nb, worst);
-    ok = worst == 0.0;
+        for (int j = 0; j < sm.d; j++) {
+            double a = ya[b * sm.d + j];
+            worst = fmax(worst, fabs(a - sm.ys_buf[(SB - 1 - b) * sm.d + j]));
+            scale = fmax(scale, fabs(a));
+        }
+    snprintf(detail, cap,
+             "%zu bytes per stream, %s after a load at another position; then stepped: max diff %.2g of scale %.3g",
+             nb, same_bytes ? "equal" : "DIFFERENT", worst, scale);
+    ok = same_bytes && worst <= 1e-5 * scale;
     goto done;
 fail:
     ok = fail_detail(detail, cap);
 done:
     free(bytes);
+    free(again);
+    free(ya);
     small_free(&sm);
     return ok;
 }
