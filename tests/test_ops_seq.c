@@ -9,6 +9,7 @@
 
 #include "bench/bench_seq.h"
 #include "core/rng.h"
+#include "kernels/cpu/scan.h"
 #include "kernels/ops.h"
 #include "tests/gradcheck.h"
 
@@ -828,6 +829,73 @@ Test(scan, steps_equal_one_sequence_call_from_saved_state_with_starts) {
     expect_same(h, c.hT, (long)B * D * N, 1e-5, "final state");
     free(h), free(xt), free(dtt), free(yt), free(bt), free(ct);
     scan_free(&c);
+}
+
+/* Hands out consecutive pieces of one buffer. */
+static float *take(float **cursor, long n) {
+    float *p = *cursor;
+    *cursor += n;
+    return p;
+}
+
+/* One path's forward, step and backward outputs, concatenated (for a
+ * bit-for-bit comparison between the compiled paths). */
+static float *scan_path_outputs(tm_cpu_scan_path path, scan_case *c, long *len) {
+    int B = c->B, T = c->T, D = c->D, N = c->N, threads = 2;
+    long nx = (long)B * T * D, nb = (long)B * T * N, nh = (long)B * D * N, na = (long)D * N;
+    long n = 3 * nx + 3 * nh + na + 2 * nb + D + (long)B * D;
+    float *out = zeros(n), *o = out;
+    float *y = take(&o, nx), *hT = take(&o, nh);
+    tm_cpu_scan_forward_on(path, y, hT, c->x, c->dt, c->A, c->Bm, c->Cm, c->Dskip, c->h0,
+                           c->start, B, T, D, N);
+    float *dx = take(&o, nx), *ddt = take(&o, nx), *dA = take(&o, na), *dB = take(&o, nb);
+    float *dC = take(&o, nb), *dD = take(&o, D), *dh0 = take(&o, nh);
+    float *scratch = zeros(tm_cpu_scan_backward_scratch(T, D, N, threads));
+    tm_cpu_scan_backward_on(path, dx, ddt, dA, dB, dC, dD, dh0, scratch, c->gy, c->ghT, c->x,
+                            c->dt, c->A, c->Bm, c->Cm, c->Dskip, c->h0, c->start, B, T, D, N,
+                            threads);
+    /* A step from the final state on the inputs of t = 0 of every stream. */
+    float *ys = take(&o, (long)B * D), *h = take(&o, nh);
+    memcpy(h, hT, sizeof(float) * (size_t)nh);
+    float *xs = zeros(B * D), *dts = zeros(B * D), *bs = zeros(B * N), *cs = zeros(B * N);
+    for (int b = 0; b < B; b++) {
+        memcpy(xs + b * D, c->x + (long)b * T * D, sizeof(float) * (size_t)D);
+        memcpy(dts + b * D, c->dt + (long)b * T * D, sizeof(float) * (size_t)D);
+        memcpy(bs + b * N, c->Bm + (long)b * T * N, sizeof(float) * (size_t)N);
+        memcpy(cs + b * N, c->Cm + (long)b * T * N, sizeof(float) * (size_t)N);
+    }
+    tm_cpu_scan_step_on(path, ys, h, xs, dts, c->A, bs, cs, c->Dskip, B, D, N);
+    cr_assert(o == out + n);
+    free(scratch), free(xs), free(dts), free(bs), free(cs);
+    *len = n;
+    return out;
+}
+
+Test(scan, avx2_and_baseline_paths_agree_bit_for_bit) {
+    if (!tm_cpu_scan_path_available(TM_CPU_SCAN_AVX2))
+        cr_log_warn("this CPU or build has no AVX2 path: comparing the baseline with itself");
+    /* D 13 = one full block of 8 channels and a partial one; N 16 (Mamba)
+     * and an odd N; starts, h0 and every gradient input present. */
+    int shapes[][4] = {{3, 9, 13, 16}, {2, 6, 5, 3}, {1, 1, 8, 1}};
+    for (int i = 0; i < 3; i++) {
+        scan_case c;
+        scan_setup(&c, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 1, 1, 900 + i);
+        long n_base, n_avx2, n_auto;
+        float *base = scan_path_outputs(TM_CPU_SCAN_BASELINE, &c, &n_base);
+        float *avx2 = scan_path_outputs(TM_CPU_SCAN_AVX2, &c, &n_avx2);
+        float *autop = scan_path_outputs(TM_CPU_SCAN_AUTO, &c, &n_auto);
+        cr_assert(n_base == n_avx2 && n_base == n_auto);
+        long nonzero = 0;
+        for (long j = 0; j < n_base; j++) {
+            cr_assert(memcmp(&base[j], &avx2[j], sizeof(float)) == 0,
+                      "shape %d: output %ld baseline %.9g avx2 %.9g", i, j, base[j], avx2[j]);
+            cr_assert(memcmp(&base[j], &autop[j], sizeof(float)) == 0, "shape %d: output %ld", i, j);
+            nonzero += base[j] != 0.0f;
+        }
+        cr_assert_gt(nonzero, n_base / 2, "the outputs were mostly not written");
+        free(base), free(avx2), free(autop);
+        scan_free(&c);
+    }
 }
 
 Test(scan, backward_fails_loudly_without_reserved_scratch) {
