@@ -195,7 +195,7 @@ done:
 /* ---- scan: the AVX2 path against the baseline x86-64 path ---------------------------- */
 
 /* One timed call of the CPU scan on a path. */
-static void scan_call(tm_cpu_scan_path path, int backward, float *const *v, float *scratch, int B,
+static void scan_call(tm_cpu_path path, int backward, float *const *v, float *scratch, int B,
                       int T, int D, int N, int threads) {
     /* v: x dt A Bm Cm Ds h0 y hT dy dx ddt dA dB dC dD */
     if (backward)
@@ -239,7 +239,7 @@ tm_status tm_bench_scan_paths(tm_ctx *ctx, int B, int T, int D, int N, int backw
     for (int i = 0; i <= repeat; i++)
         for (int p = 0; p < 2; p++) {
             double t0 = now_ms();
-            scan_call(p ? TM_CPU_SCAN_BASELINE : TM_CPU_SCAN_AUTO, backward, v, scratch, B, T, D,
+            scan_call(p ? TM_CPU_PATH_BASELINE : TM_CPU_PATH_AUTO, backward, v, scratch, B, T, D,
                       N, ctx->n_threads);
             double el = now_ms() - t0;
             double *keep = p ? &base : &best;
@@ -247,7 +247,7 @@ tm_status tm_bench_scan_paths(tm_ctx *ctx, int B, int T, int D, int N, int backw
         }
     double bytes = 4.0 * (3.0 * nx + 2.0 * nb + 2.0 * nh + (double)na + D);
     if (backward) bytes += 4.0 * (3.0 * nx + 2.0 * nb + (double)na + D);
-    int avx2 = tm_cpu_scan_path_available(TM_CPU_SCAN_AVX2);
+    int avx2 = tm_cpu_path_available(TM_CPU_PATH_AVX2);
     memset(res, 0, sizeof *res);
     snprintf(res->op, sizeof res->op, "%s%s", backward ? "scan_backward_" : "scan_",
              avx2 ? "avx2" : "auto");

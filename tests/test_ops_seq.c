@@ -840,7 +840,7 @@ static float *take(float **cursor, long n) {
 
 /* One path's forward, step and backward outputs, concatenated (for a
  * bit-for-bit comparison between the compiled paths). */
-static float *scan_path_outputs(tm_cpu_scan_path path, scan_case *c, long *len) {
+static float *scan_path_outputs(tm_cpu_path path, scan_case *c, long *len) {
     int B = c->B, T = c->T, D = c->D, N = c->N, threads = 2;
     long nx = (long)B * T * D, nb = (long)B * T * N, nh = (long)B * D * N, na = (long)D * N;
     long n = 3 * nx + 3 * nh + na + 2 * nb + D + (long)B * D;
@@ -872,7 +872,7 @@ static float *scan_path_outputs(tm_cpu_scan_path path, scan_case *c, long *len) 
 }
 
 Test(scan, avx2_and_baseline_paths_agree_bit_for_bit) {
-    if (!tm_cpu_scan_path_available(TM_CPU_SCAN_AVX2))
+    if (!tm_cpu_path_available(TM_CPU_PATH_AVX2))
         cr_log_warn("this CPU or build has no AVX2 path: comparing the baseline with itself");
     /* D 13 = one full block of 8 channels and a partial one; N 16 (Mamba)
      * and an odd N; starts, h0 and every gradient input present. */
@@ -881,9 +881,9 @@ Test(scan, avx2_and_baseline_paths_agree_bit_for_bit) {
         scan_case c;
         scan_setup(&c, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 1, 1, 900 + i);
         long n_base, n_avx2, n_auto;
-        float *base = scan_path_outputs(TM_CPU_SCAN_BASELINE, &c, &n_base);
-        float *avx2 = scan_path_outputs(TM_CPU_SCAN_AVX2, &c, &n_avx2);
-        float *autop = scan_path_outputs(TM_CPU_SCAN_AUTO, &c, &n_auto);
+        float *base = scan_path_outputs(TM_CPU_PATH_BASELINE, &c, &n_base);
+        float *avx2 = scan_path_outputs(TM_CPU_PATH_AVX2, &c, &n_avx2);
+        float *autop = scan_path_outputs(TM_CPU_PATH_AUTO, &c, &n_auto);
         cr_assert(n_base == n_avx2 && n_base == n_auto);
         long nonzero = 0;
         for (long j = 0; j < n_base; j++) {

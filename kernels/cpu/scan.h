@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "kernels/cpu/cpu_path.h"
+
 /* The state lives on the stack: N is at most this (Mamba uses 16). */
 #define TM_CPU_SCAN_MAX_N 256
 
@@ -49,24 +51,19 @@ void tm_cpu_scan_step(float *y, float *h, const float *x, const float *dt, const
                       const float *Bm, const float *Cm, const float *Dskip, int B, int D, int N);
 
 
-/* The compiled code paths (kernels/cpu/scan.c): AUTO is the widest the CPU
- * runs; every path gives bit-identical results. The _on forms exist so tests
- * can run each path and compare them; the plain forms above use AUTO. */
-typedef enum { TM_CPU_SCAN_AUTO, TM_CPU_SCAN_BASELINE, TM_CPU_SCAN_AVX2 } tm_cpu_scan_path;
-
-/* 1 if this build and CPU run the path (an unavailable one runs as BASELINE). */
-int tm_cpu_scan_path_available(tm_cpu_scan_path path);
-void tm_cpu_scan_forward_on(tm_cpu_scan_path path, float *y, float *hT, const float *x,
+/* The same on a given compiled code path (kernels/cpu/cpu_path.h), for
+ * tests and benchmarks; the plain forms above use TM_CPU_PATH_AUTO. */
+void tm_cpu_scan_forward_on(tm_cpu_path path, float *y, float *hT, const float *x,
                             const float *dt, const float *A, const float *Bm, const float *Cm,
                             const float *Dskip, const float *h0, const int32_t *start, int B,
                             int T, int D, int N);
-void tm_cpu_scan_backward_on(tm_cpu_scan_path path, float *dx, float *ddt, float *dA, float *dB,
+void tm_cpu_scan_backward_on(tm_cpu_path path, float *dx, float *ddt, float *dA, float *dB,
                              float *dC, float *dD, float *dh0, float *scratch, const float *dy,
                              const float *dhT, const float *x, const float *dt, const float *A,
                              const float *Bm, const float *Cm, const float *Dskip,
                              const float *h0, const int32_t *start, int B, int T, int D, int N,
                              int n_threads);
-void tm_cpu_scan_step_on(tm_cpu_scan_path path, float *y, float *h, const float *x,
+void tm_cpu_scan_step_on(tm_cpu_path path, float *y, float *h, const float *x,
                          const float *dt, const float *A, const float *Bm, const float *Cm,
                          const float *Dskip, int B, int D, int N);
 
