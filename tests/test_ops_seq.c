@@ -9,6 +9,7 @@
 
 #include "bench/bench_seq.h"
 #include "core/rng.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/scan.h"
 #include "kernels/ops.h"
 #include "tests/gradcheck.h"
@@ -555,6 +556,13 @@ Test(errors, rope_scaled_rejects_a_negative_max_pos_and_a_factor_below_one) {
     rope_free(&r);
 }
 
+/* Hands out consecutive pieces of one buffer. */
+static float *take(float **cursor, long n) {
+    float *p = *cursor;
+    *cursor += n;
+    return p;
+}
+
 /* ---- attention -------------------------------------------------------------- */
 
 enum { ATT_WINDOW = 1, ATT_PREFIX = 2, ATT_STARTS = 4 };
@@ -630,6 +638,54 @@ static double attn_loss(void *user) {
     double L = dot_d(c->gout, out, n);
     free(out);
     return L;
+}
+
+/* One path's forward (out, lse) and backward (dq, dk, dv), concatenated. */
+static float *attn_path_outputs(tm_cpu_path path, attn_case *c, long *len) {
+    long nq = (long)c->B * c->T * c->Hq * c->dh, nk = (long)c->B * c->T * c->Hkv * c->dh;
+    long nl = (long)c->B * c->Hq * c->T, n = 2 * nq + nl + 2 * nk;
+    float *buf = zeros(n), *o = buf;
+    float *out = take(&o, nq), *lse = take(&o, nl), *dq = take(&o, nq), *dk = take(&o, nk);
+    float *dv = take(&o, nk);
+    float scale = 1.0f / sqrtf((float)c->dh);
+    tm_cpu_attention_forward_on(path, out, lse, c->q, c->k, c->v, c->kc, c->vc, c->plen, c->start,
+                                scale, c->B, c->T, c->P, c->Hq, c->Hkv, c->dh, c->W);
+    tm_cpu_attention_backward_on(path, dq, dk, dv, c->gout, out, lse, c->q, c->k, c->v, c->kc,
+                                 c->vc, c->plen, c->start, scale, c->B, c->T, c->P, c->Hq,
+                                 c->Hkv, c->dh, c->W);
+    *len = n;
+    return buf;
+}
+
+Test(attention, avx2_and_baseline_paths_agree_bit_for_bit) {
+    if (!tm_cpu_path_available(TM_CPU_PATH_AVX2))
+        cr_log_warn("this CPU or build has no AVX2 path: comparing the baseline with itself");
+    /* dh 19 = two 8-lane blocks and a tail; T 11 leaves key groups of 4 with
+     * a short last one; GQA with window, cache and starts, and plain MHA
+     * long enough for several key blocks of 64. */
+    int cases[][6] = {{3, 11, 4, 2, 19, ATT_WINDOW | ATT_PREFIX | ATT_STARTS},
+                      {2, 9, 2, 1, 8, ATT_PREFIX | ATT_STARTS},
+                      {1, 150, 2, 2, 16, 0}};
+    for (int i = 0; i < 3; i++) {
+        attn_case c;
+        attn_setup(&c, cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4],
+                   cases[i][5], 40 + i);
+        long n_base, n_avx2, n_auto;
+        float *base = attn_path_outputs(TM_CPU_PATH_BASELINE, &c, &n_base);
+        float *avx2 = attn_path_outputs(TM_CPU_PATH_AVX2, &c, &n_avx2);
+        float *autop = attn_path_outputs(TM_CPU_PATH_AUTO, &c, &n_auto);
+        cr_assert(n_base == n_avx2 && n_base == n_auto);
+        long nonzero = 0;
+        for (long j = 0; j < n_base; j++) {
+            cr_assert(memcmp(&base[j], &avx2[j], sizeof(float)) == 0,
+                      "case %d: output %ld baseline %.9g avx2 %.9g", i, j, base[j], avx2[j]);
+            cr_assert(memcmp(&base[j], &autop[j], sizeof(float)) == 0, "case %d: output %ld", i, j);
+            nonzero += base[j] != 0.0f;
+        }
+        cr_assert_gt(nonzero, n_base / 2, "the outputs were mostly not written");
+        free(base), free(avx2), free(autop);
+        attn_free(&c);
+    }
 }
 
 static tm_gc_result run_attn(const tm_gc_row *row, unsigned long long seed) {
@@ -829,13 +885,6 @@ Test(scan, steps_equal_one_sequence_call_from_saved_state_with_starts) {
     expect_same(h, c.hT, (long)B * D * N, 1e-5, "final state");
     free(h), free(xt), free(dtt), free(yt), free(bt), free(ct);
     scan_free(&c);
-}
-
-/* Hands out consecutive pieces of one buffer. */
-static float *take(float **cursor, long n) {
-    float *p = *cursor;
-    *cursor += n;
-    return p;
 }
 
 /* One path's forward, step and backward outputs, concatenated (for a
