@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/rng.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/scan.h"
 #include "kernels/ops.h"
 
@@ -113,6 +114,62 @@ tm_status tm_bench_attention(tm_ctx *ctx, int B, int T, int Hq, int Hkv, int dh,
 done:
     free(q), free(k), free(v), free(out), free(lse), free(dq), free(dk), free(dv), free(dout);
     free(S), free(O);
+    return st;
+}
+
+/* The CPU attention through the picked path against the baseline x86-64
+ * path, alternating call by call; GFLOP/s counted as in tm_bench_attention. */
+tm_status tm_bench_attention_paths(tm_ctx *ctx, int B, int T, int Hq, int Hkv, int dh, int window,
+                                   int backward, int repeat, tm_bench_seq_result *res) {
+    if (B < 1 || T < 1 || Hq < 1 || Hkv < 1 || dh < 1 || repeat < 1 || Hq % Hkv)
+        return tm_fail(TM_EINVAL, "bench attention paths: sizes and repeat must be >= 1, Hq %% Hkv == 0");
+    tm_rng r;
+    tm_rng_seed(&r, 1, 0);
+    size_t nq = (size_t)B * T * Hq * dh, nk = (size_t)B * T * Hkv * dh;
+    float *q = rand_buf(&r, nq, -1, 1), *k = rand_buf(&r, nk, -1, 1), *v = rand_buf(&r, nk, -1, 1);
+    float *out = rand_buf(&r, nq, 0, 0), *lse = rand_buf(&r, (size_t)B * Hq * T, 0, 0);
+    float *dq = rand_buf(&r, nq, 0, 0), *dk = rand_buf(&r, nk, 0, 0), *dv = rand_buf(&r, nk, 0, 0);
+    float *dout = rand_buf(&r, nq, -1, 1);
+    tm_status st = TM_OK;
+    if (!q || !k || !v || !out || !lse || !dq || !dk || !dv || !dout) {
+        st = tm_fail(TM_ENOMEM, "bench attention paths: cannot allocate buffers for B %d T %d", B, T);
+        goto done;
+    }
+    tm_ctx_cpu_enter(ctx);
+    float scale = 1.0f / sqrtf((float)dh);
+    tm_cpu_attention_forward(out, lse, q, k, v, NULL, NULL, NULL, NULL, scale, B, T, 0, Hq, Hkv,
+                             dh, window);
+    double best = INFINITY, base = INFINITY;
+    for (int i = 0; i <= repeat; i++)
+        for (int p = 0; p < 2; p++) {
+            tm_cpu_path path = p ? TM_CPU_PATH_BASELINE : TM_CPU_PATH_AUTO;
+            double t0 = now_ms();
+            if (backward)
+                tm_cpu_attention_backward_on(path, dq, dk, dv, dout, out, lse, q, k, v, NULL, NULL,
+                                             NULL, NULL, scale, B, T, 0, Hq, Hkv, dh, window);
+            else
+                tm_cpu_attention_forward_on(path, out, lse, q, k, v, NULL, NULL, NULL, NULL, scale,
+                                            B, T, 0, Hq, Hkv, dh, window);
+            double el = now_ms() - t0;
+            double *keep = p ? &base : &best;
+            if (i > 0 && el < *keep) *keep = el;
+        }
+    double pairs = 0;
+    for (int t_ = 0; t_ < T; t_++) pairs += window > 0 && window < t_ + 1 ? window : t_ + 1;
+    double flops = (backward ? 10.0 : 4.0) * dh * pairs * B * Hq;
+    memset(res, 0, sizeof *res);
+    snprintf(res->op, sizeof res->op, "%s%s", backward ? "attn_bwd_" : "attn_",
+             tm_cpu_path_available(TM_CPU_PATH_AVX2) ? "avx2" : "auto");
+    snprintf(res->shape, sizeof res->shape, "B=%d T=%d Hq=%d Hkv=%d dh=%d W=%d", B, T, Hq, Hkv, dh, window);
+    res->ms = best;
+    res->achieved = flops / (best * 1e6);
+    res->unit = "GFLOP/s";
+    res->baseline = "x86-64 path";
+    res->baseline_ms = base;
+    res->baseline_achieved = flops / (base * 1e6);
+    res->ratio = res->achieved / res->baseline_achieved;
+done:
+    free(q), free(k), free(v), free(out), free(lse), free(dq), free(dk), free(dv), free(dout);
     return st;
 }
 
@@ -249,7 +306,7 @@ tm_status tm_bench_scan_paths(tm_ctx *ctx, int B, int T, int D, int N, int backw
     if (backward) bytes += 4.0 * (3.0 * nx + 2.0 * nb + (double)na + D);
     int avx2 = tm_cpu_path_available(TM_CPU_PATH_AVX2);
     memset(res, 0, sizeof *res);
-    snprintf(res->op, sizeof res->op, "%s%s", backward ? "scan_backward_" : "scan_",
+    snprintf(res->op, sizeof res->op, "%s%s", backward ? "scan_bwd_" : "scan_",
              avx2 ? "avx2" : "auto");
     snprintf(res->shape, sizeof res->shape, "B=%d T=%d D=%d N=%d", B, T, D, N);
     res->ms = best;
@@ -277,6 +334,10 @@ tm_status tm_bench_seq_all(tm_ctx *ctx, int quick, tm_bench_seq_result *out, int
     for (int bw = 0; bw < 2; bw++) {
         if (*n >= cap) return TM_OK;
         TM_TRY(tm_bench_scan(ctx, B, T, quick ? 128 : 512, 16, bw, repeat, &out[(*n)++]));
+    }
+    for (int bw = 0; bw < 2 && ctx->device == TM_CPU; bw++) {
+        if (*n >= cap) return TM_OK;
+        TM_TRY(tm_bench_attention_paths(ctx, B, T, 8, 2, 32, 256, bw, repeat, &out[(*n)++]));
     }
     for (int bw = 0; bw < 2 && ctx->device == TM_CPU; bw++) {
         if (*n >= cap) return TM_OK;

@@ -16,10 +16,10 @@
  *     read; y, hT written); baseline: a parallel triad y = x + s*dt over
  *     [B,T,D] on the same threads (what streaming memory allows); ratio =
  *     ours / triad.
- *   scan paths (CPU only): the same scan through the path the CPU picks
- *     (AVX2 where it runs) against the baseline x86-64 path
- *     (kernels/cpu/scan.h), alternating call by call; GB/s as above; ratio =
- *     picked / baseline, the speed-up of the wider vectors. */
+ *   attention and scan paths (CPU only): the same op through the path the
+ *     CPU picks (AVX2 where it runs) against the baseline x86-64 path
+ *     (kernels/cpu/cpu_path.h), alternating call by call; rates as above;
+ *     ratio = picked / baseline, the speed-up of the wider vectors. */
 #ifndef TM_BENCH_SEQ_H
 #define TM_BENCH_SEQ_H
 
@@ -27,7 +27,8 @@
 #include "kernels/ctx.h"
 
 typedef struct {
-    char op[32];          /* "attention", "attention_backward", "scan", "scan_backward", "scan_avx2", ... */
+    char op[32];          /* "attention", "attention_backward", "scan", "scan_backward",
+                             "attn_avx2", "attn_bwd_avx2", "scan_avx2", "scan_bwd_avx2" */
     char shape[96];       /* "B=4 T=256 Hq=8 Hkv=2 dh=64 W=128" */
     double ms;            /* best time per call */
     double achieved;      /* in unit */
@@ -46,6 +47,11 @@ tm_status tm_bench_attention(tm_ctx *ctx, int B, int T, int Hq, int Hkv, int dh,
 /* Selective scan x [B,T,D], state N; backward != 0 times the backward. */
 tm_status tm_bench_scan(tm_ctx *ctx, int B, int T, int D, int N, int backward, int repeat,
                         tm_bench_seq_result *out);
+
+/* The CPU attention (no cache) through the picked path against the baseline
+ * path; backward != 0 times the backward. */
+tm_status tm_bench_attention_paths(tm_ctx *ctx, int B, int T, int Hq, int Hkv, int dh, int window,
+                                   int backward, int repeat, tm_bench_seq_result *out);
 
 /* The CPU scan x [B,T,D], state N, through the picked path against the
  * baseline path; backward != 0 times the backward. */
