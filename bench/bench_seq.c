@@ -121,8 +121,11 @@ done:
  * path, alternating call by call; GFLOP/s counted as in tm_bench_attention. */
 tm_status tm_bench_attention_paths(tm_ctx *ctx, int B, int T, int Hq, int Hkv, int dh, int window,
                                    int backward, int repeat, tm_bench_seq_result *res) {
-    if (B < 1 || T < 1 || Hq < 1 || Hkv < 1 || dh < 1 || repeat < 1 || Hq % Hkv)
-        return tm_fail(TM_EINVAL, "bench attention paths: sizes and repeat must be >= 1, Hq %% Hkv == 0");
+    if (B < 1 || T < 1 || Hq < 1 || Hkv < 1 || dh < 1 || repeat < 1)
+        return tm_fail(TM_EINVAL, "bench attention paths: sizes and repeat must be >= 1");
+    if (Hq % Hkv)
+        return tm_fail(TM_EINVAL, "bench attention paths: Hq must be a multiple of Hkv (got %d, %d)",
+                       Hq, Hkv);
     tm_rng r;
     tm_rng_seed(&r, 1, 0);
     size_t nq = (size_t)B * T * Hq * dh, nk = (size_t)B * T * Hkv * dh;

@@ -83,7 +83,8 @@ TM_CPU_PATH_BODY void axpy_keys(float *y, const float *c, const float *const *ro
     const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
     float a0 = c[0], a1 = c[1], a2 = c[2], a3 = c[3];
 #pragma omp simd
-    for (int i = 0; i < n; i++) y[i] = (((y[i] + a0 * r0[i]) + a1 * r1[i]) + a2 * r2[i]) + a3 * r3[i];
+    for (int i = 0; i < n; i++)
+        y[i] = (((y[i] + a0 * r0[i]) + a1 * r1[i]) + a2 * r2[i]) + a3 * r3[i];
 }
 
 TM_CPU_PATH_BODY void axpy(float *y, float a, const float *x, int n) {
@@ -93,7 +94,8 @@ TM_CPU_PATH_BODY void axpy(float *y, float a, const float *x, int n) {
 
 /* The first key index (on the joint [cache; sequence] axis) that query t of
  * stream b may see; seg is the latest episode start <= t (or -1). */
-TM_CPU_PATH_BODY int first_key(const int32_t *prefix_len, int b, int t, int seg, int P, int window) {
+TM_CPU_PATH_BODY int first_key(const int32_t *prefix_len, int b, int t, int seg, int P,
+                               int window) {
     int lo = prefix_len ? P - prefix_len[b] : 0;
     if (window > 0 && P + t - window + 1 > lo) lo = P + t - window + 1;
     if (seg >= 0 && P + seg > lo) lo = P + seg;
@@ -102,7 +104,7 @@ TM_CPU_PATH_BODY int first_key(const int32_t *prefix_len, int b, int t, int seg,
 
 /* Key j's rows of k and v for stream b, kv head hk: the cache for j < P. */
 TM_CPU_PATH_BODY const float *key_row(const float *k, const float *kc, int b, int j, int T, int P,
-                                   int Hkv, int hk, int dh) {
+                                      int Hkv, int hk, int dh) {
     return j < P ? kc + (((long)b * P + j) * Hkv + hk) * dh
                  : k + (((long)b * T + (j - P)) * Hkv + hk) * dh;
 }
@@ -128,7 +130,8 @@ TM_CPU_PATH_BODY void forward_head(float *out, float *lse, const float *q, const
         for (int j0 = first_key(prefix_len, b, t, seg, P, window); j0 <= hi; j0 += KEY_BLOCK) {
             int nb = hi - j0 + 1 < KEY_BLOCK ? hi - j0 + 1 : KEY_BLOCK;
             float bm = m;
-            for (int jj = 0; jj < nb; jj++) rows[jj] = key_row(k, kc, b, j0 + jj, T, P, Hkv, hk, dh);
+            for (int jj = 0; jj < nb; jj++)
+                rows[jj] = key_row(k, kc, b, j0 + jj, T, P, Hkv, hk, dh);
             int jj = 0;
             for (; jj + KEYS <= nb; jj += KEYS) dot_keys(s + jj, qr, rows + jj, dh);
             for (; jj < nb; jj++) s[jj] = dot(qr, rows[jj], dh);
@@ -195,7 +198,10 @@ TM_CPU_PATH_BODY void backward_kv_head(float *dq, float *dk, float *dv, const fl
                     dot_keys(qk, qr, kr, dh);
                     dot_keys(dp, go, vr, dh);
                 } else
-                    for (int r = 0; r < nk; r++) qk[r] = dot(qr, kr[r], dh), dp[r] = dot(go, vr[r], dh);
+                    for (int r = 0; r < nk; r++) {
+                        qk[r] = dot(qr, kr[r], dh);
+                        dp[r] = dot(go, vr[r], dh);
+                    }
                 for (int r = 0; r < nk; r++) {
                     p[r] = tm_exp_approx(qk[r] * scale - row_lse);
                     ds[r] = p[r] * (dp[r] - delta) * scale;
