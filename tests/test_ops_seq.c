@@ -9,6 +9,8 @@
 
 #include "bench/bench_seq.h"
 #include "core/rng.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/scan.h"
 #include "kernels/ops.h"
 #include "tests/gradcheck.h"
 
@@ -554,6 +556,13 @@ Test(errors, rope_scaled_rejects_a_negative_max_pos_and_a_factor_below_one) {
     rope_free(&r);
 }
 
+/* Hands out consecutive pieces of one buffer. */
+static float *take(float **cursor, long n) {
+    float *p = *cursor;
+    *cursor += n;
+    return p;
+}
+
 /* ---- attention -------------------------------------------------------------- */
 
 enum { ATT_WINDOW = 1, ATT_PREFIX = 2, ATT_STARTS = 4 };
@@ -629,6 +638,54 @@ static double attn_loss(void *user) {
     double L = dot_d(c->gout, out, n);
     free(out);
     return L;
+}
+
+/* One path's forward (out, lse) and backward (dq, dk, dv), concatenated. */
+static float *attn_path_outputs(tm_cpu_path path, attn_case *c, long *len) {
+    long nq = (long)c->B * c->T * c->Hq * c->dh, nk = (long)c->B * c->T * c->Hkv * c->dh;
+    long nl = (long)c->B * c->Hq * c->T, n = 2 * nq + nl + 2 * nk;
+    float *buf = zeros(n), *o = buf;
+    float *out = take(&o, nq), *lse = take(&o, nl), *dq = take(&o, nq), *dk = take(&o, nk);
+    float *dv = take(&o, nk);
+    float scale = 1.0f / sqrtf((float)c->dh);
+    tm_cpu_attention_forward_on(path, out, lse, c->q, c->k, c->v, c->kc, c->vc, c->plen, c->start,
+                                scale, c->B, c->T, c->P, c->Hq, c->Hkv, c->dh, c->W);
+    tm_cpu_attention_backward_on(path, dq, dk, dv, c->gout, out, lse, c->q, c->k, c->v, c->kc,
+                                 c->vc, c->plen, c->start, scale, c->B, c->T, c->P, c->Hq,
+                                 c->Hkv, c->dh, c->W);
+    *len = n;
+    return buf;
+}
+
+Test(attention, avx2_and_baseline_paths_agree_bit_for_bit) {
+    if (!tm_cpu_path_available(TM_CPU_PATH_AVX2))
+        cr_log_warn("this CPU or build has no AVX2 path: comparing the baseline with itself");
+    /* dh 19 = two 8-lane blocks and a tail; T 11 leaves key groups of 4 with
+     * a short last one; GQA with window, cache and starts, and plain MHA
+     * long enough for several key blocks of 64. */
+    int cases[][6] = {{3, 11, 4, 2, 19, ATT_WINDOW | ATT_PREFIX | ATT_STARTS},
+                      {2, 9, 2, 1, 8, ATT_PREFIX | ATT_STARTS},
+                      {1, 150, 2, 2, 16, 0}};
+    for (int i = 0; i < 3; i++) {
+        attn_case c;
+        attn_setup(&c, cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4],
+                   cases[i][5], 40 + i);
+        long n_base, n_avx2, n_auto;
+        float *base = attn_path_outputs(TM_CPU_PATH_BASELINE, &c, &n_base);
+        float *avx2 = attn_path_outputs(TM_CPU_PATH_AVX2, &c, &n_avx2);
+        float *autop = attn_path_outputs(TM_CPU_PATH_AUTO, &c, &n_auto);
+        cr_assert(n_base == n_avx2 && n_base == n_auto);
+        long nonzero = 0;
+        for (long j = 0; j < n_base; j++) {
+            cr_assert(memcmp(&base[j], &avx2[j], sizeof(float)) == 0,
+                      "case %d: output %ld baseline %.9g avx2 %.9g", i, j, base[j], avx2[j]);
+            cr_assert(memcmp(&base[j], &autop[j], sizeof(float)) == 0, "case %d: output %ld", i, j);
+            nonzero += base[j] != 0.0f;
+        }
+        cr_assert_gt(nonzero, n_base / 2, "the outputs were mostly not written");
+        free(base), free(avx2), free(autop);
+        attn_free(&c);
+    }
 }
 
 static tm_gc_result run_attn(const tm_gc_row *row, unsigned long long seed) {
@@ -830,6 +887,66 @@ Test(scan, steps_equal_one_sequence_call_from_saved_state_with_starts) {
     scan_free(&c);
 }
 
+/* One path's forward, step and backward outputs, concatenated (for a
+ * bit-for-bit comparison between the compiled paths). */
+static float *scan_path_outputs(tm_cpu_path path, scan_case *c, long *len) {
+    int B = c->B, T = c->T, D = c->D, N = c->N, threads = 2;
+    long nx = (long)B * T * D, nb = (long)B * T * N, nh = (long)B * D * N, na = (long)D * N;
+    long n = 3 * nx + 3 * nh + na + 2 * nb + D + (long)B * D;
+    float *out = zeros(n), *o = out;
+    float *y = take(&o, nx), *hT = take(&o, nh);
+    tm_cpu_scan_forward_on(path, y, hT, c->x, c->dt, c->A, c->Bm, c->Cm, c->Dskip, c->h0,
+                           c->start, B, T, D, N);
+    float *dx = take(&o, nx), *ddt = take(&o, nx), *dA = take(&o, na), *dB = take(&o, nb);
+    float *dC = take(&o, nb), *dD = take(&o, D), *dh0 = take(&o, nh);
+    float *scratch = zeros(tm_cpu_scan_backward_scratch(T, D, N, threads));
+    tm_cpu_scan_backward_on(path, dx, ddt, dA, dB, dC, dD, dh0, scratch, c->gy, c->ghT, c->x,
+                            c->dt, c->A, c->Bm, c->Cm, c->Dskip, c->h0, c->start, B, T, D, N,
+                            threads);
+    /* A step from the final state on the inputs of t = 0 of every stream. */
+    float *ys = take(&o, (long)B * D), *h = take(&o, nh);
+    memcpy(h, hT, sizeof(float) * (size_t)nh);
+    float *xs = zeros(B * D), *dts = zeros(B * D), *bs = zeros(B * N), *cs = zeros(B * N);
+    for (int b = 0; b < B; b++) {
+        memcpy(xs + b * D, c->x + (long)b * T * D, sizeof(float) * (size_t)D);
+        memcpy(dts + b * D, c->dt + (long)b * T * D, sizeof(float) * (size_t)D);
+        memcpy(bs + b * N, c->Bm + (long)b * T * N, sizeof(float) * (size_t)N);
+        memcpy(cs + b * N, c->Cm + (long)b * T * N, sizeof(float) * (size_t)N);
+    }
+    tm_cpu_scan_step_on(path, ys, h, xs, dts, c->A, bs, cs, c->Dskip, B, D, N);
+    cr_assert(o == out + n);
+    free(scratch), free(xs), free(dts), free(bs), free(cs);
+    *len = n;
+    return out;
+}
+
+Test(scan, avx2_and_baseline_paths_agree_bit_for_bit) {
+    if (!tm_cpu_path_available(TM_CPU_PATH_AVX2))
+        cr_log_warn("this CPU or build has no AVX2 path: comparing the baseline with itself");
+    /* D 13 = one full block of 8 channels and a partial one; N 16 (Mamba)
+     * and an odd N; starts, h0 and every gradient input present. */
+    int shapes[][4] = {{3, 9, 13, 16}, {2, 6, 5, 3}, {1, 1, 8, 1}};
+    for (int i = 0; i < 3; i++) {
+        scan_case c;
+        scan_setup(&c, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 1, 1, 900 + i);
+        long n_base, n_avx2, n_auto;
+        float *base = scan_path_outputs(TM_CPU_PATH_BASELINE, &c, &n_base);
+        float *avx2 = scan_path_outputs(TM_CPU_PATH_AVX2, &c, &n_avx2);
+        float *autop = scan_path_outputs(TM_CPU_PATH_AUTO, &c, &n_auto);
+        cr_assert(n_base == n_avx2 && n_base == n_auto);
+        long nonzero = 0;
+        for (long j = 0; j < n_base; j++) {
+            cr_assert(memcmp(&base[j], &avx2[j], sizeof(float)) == 0,
+                      "shape %d: output %ld baseline %.9g avx2 %.9g", i, j, base[j], avx2[j]);
+            cr_assert(memcmp(&base[j], &autop[j], sizeof(float)) == 0, "shape %d: output %ld", i, j);
+            nonzero += base[j] != 0.0f;
+        }
+        cr_assert_gt(nonzero, n_base / 2, "the outputs were mostly not written");
+        free(base), free(avx2), free(autop);
+        scan_free(&c);
+    }
+}
+
 Test(scan, backward_fails_loudly_without_reserved_scratch) {
     scan_case c;
     scan_setup(&c, 2, 5, 3, 4, 0, 0, 1);
@@ -928,10 +1045,10 @@ Test(errors, prefix_length_beyond_the_cache_is_rejected) {
 
 Test(bench, sequence_op_timings_report_rates_and_same_run_baselines) {
     tm_ctx ctx = make_ctx();
-    tm_bench_seq_result res[4];
+    tm_bench_seq_result res[8];
     int n = 0;
-    cr_assert_eq(tm_bench_seq_all(&ctx, 1, res, 4, &n), TM_OK, "%s", tm_last_error());
-    cr_assert_eq(n, 4);
+    cr_assert_eq(tm_bench_seq_all(&ctx, 1, res, 8, &n), TM_OK, "%s", tm_last_error());
+    cr_assert_eq(n, 8);
     for (int i = 0; i < n; i++) {
         cr_assert(res[i].ms > 0 && res[i].baseline_ms > 0, "%s: times", res[i].op);
         cr_assert(isfinite(res[i].ratio) && res[i].ratio > 0, "%s: ratio %g", res[i].op, res[i].ratio);
@@ -939,6 +1056,9 @@ Test(bench, sequence_op_timings_report_rates_and_same_run_baselines) {
     }
     cr_assert_str_eq(res[0].op, "attention");
     cr_assert_str_eq(res[3].op, "scan_backward");
+    cr_assert(strncmp(res[5].op, "attn_bwd_", 9) == 0, "%s", res[5].op);
+    cr_assert(strncmp(res[7].op, "scan_bwd_", 9) == 0, "%s", res[7].op);
+    cr_assert_str_eq(res[7].baseline, "x86-64 path");
     tm_ctx_free(&ctx);
 }
 

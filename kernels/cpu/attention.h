@@ -25,6 +25,8 @@
 
 #include <stdint.h>
 
+#include "kernels/cpu/cpu_path.h"
+
 void tm_cpu_attention_forward(float *out, float *lse, const float *q, const float *k,
                               const float *v, const float *kc, const float *vc,
                               const int32_t *prefix_len, const int32_t *start, float scale, int B,
@@ -37,5 +39,19 @@ void tm_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dou
                                const float *v, const float *kc, const float *vc,
                                const int32_t *prefix_len, const int32_t *start, float scale,
                                int B, int T, int P, int Hq, int Hkv, int dh, int window);
+
+/* The same on a given compiled code path (kernels/cpu/cpu_path.h), for tests
+ * and benchmarks; the plain forms above use TM_CPU_PATH_AUTO. */
+void tm_cpu_attention_forward_on(tm_cpu_path path, float *out, float *lse, const float *q,
+                                 const float *k, const float *v, const float *kc,
+                                 const float *vc, const int32_t *prefix_len,
+                                 const int32_t *start, float scale, int B, int T, int P, int Hq,
+                                 int Hkv, int dh, int window);
+void tm_cpu_attention_backward_on(tm_cpu_path path, float *dq, float *dk, float *dv,
+                                  const float *dout, const float *out, const float *lse,
+                                  const float *q, const float *k, const float *v, const float *kc,
+                                  const float *vc, const int32_t *prefix_len,
+                                  const int32_t *start, float scale, int B, int T, int P, int Hq,
+                                  int Hkv, int dh, int window);
 
 #endif

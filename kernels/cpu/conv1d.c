@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-enum { CHANNEL_BLOCK = 16 };
+enum { CHANNEL_BLOCK = 16, TAP_BLOCK = 8 };
 
 /* First input index that out[b,t] may see: the latest episode start within
  * its window, else the oldest carried input -(K-1). */
@@ -109,27 +109,47 @@ void tm_cpu_conv1d_backward(float *dx, float *dstate_in, float *dw, float *dbias
             }
         }
     if (!dw && !dbias) return;
-    /* Parameter gradients: reductions over (b,t), owned per channel block. */
+    /* Parameter gradients: reductions over (b,t), owned per channel block.
+     * Each block sums into local accumulators (taps in groups of TAP_BLOCK)
+     * and adds them to dw, dbias once: the (b,t) loop then reads contiguous
+     * rows of x and dout and keeps its sums in registers (dw is [C,K], so
+     * adding into it directly is a stride-K scatter per term). */
     int n_blocks = (C + CHANNEL_BLOCK - 1) / CHANNEL_BLOCK;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < n_blocks; blk++) {
         int c0 = blk * CHANNEL_BLOCK;
         int nc = C - c0 < CHANNEL_BLOCK ? C - c0 : CHANNEL_BLOCK;
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                const float *go = dout + ((long)b * T + t) * C + c0;
-                if (dbias)
-                    for (int i = 0; i < nc; i++) dbias[c0 + i] += go[i];
-                if (!dw) continue;
-                int lo = window_lo(start, b, t, T, K);
-                for (int k = 0; k < K; k++) {
-                    int s = t - (K - 1) + k;
-                    if (s < lo) continue;
-                    for (int i = 0; i < nc; i++)
-                        dw[(long)(c0 + i) * K + k] +=
-                            go[i] * input_at(x, state_in, b, s, c0 + i, T, C, K);
-                }
+        if (dbias) {
+            float acc[CHANNEL_BLOCK] = {0};
+            for (long bt = 0; bt < (long)B * T; bt++) {
+                const float *go = dout + bt * C + c0;
+                for (int i = 0; i < nc; i++) acc[i] += go[i];
             }
+            for (int i = 0; i < nc; i++) dbias[c0 + i] += acc[i];
+        }
+        if (!dw) continue;
+        for (int k0 = 0; k0 < K; k0 += TAP_BLOCK) {
+            int nk = K - k0 < TAP_BLOCK ? K - k0 : TAP_BLOCK;
+            float acc[TAP_BLOCK][CHANNEL_BLOCK] = {{0}};
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                    const float *go = dout + ((long)b * T + t) * C + c0;
+                    int lo = window_lo(start, b, t, T, K);
+                    for (int kk = 0; kk < nk; kk++) {
+                        int s = t - (K - 1) + k0 + kk;
+                        if (s < lo) continue;
+                        if (s >= 0) {
+                            const float *xs = x + ((long)b * T + s) * C + c0;
+                            for (int i = 0; i < nc; i++) acc[kk][i] += go[i] * xs[i];
+                        } else {
+                            for (int i = 0; i < nc; i++)
+                                acc[kk][i] += go[i] * input_at(x, state_in, b, s, c0 + i, T, C, K);
+                        }
+                    }
+                }
+            for (int kk = 0; kk < nk; kk++)
+                for (int i = 0; i < nc; i++) dw[(long)(c0 + i) * K + k0 + kk] += acc[kk][i];
+        }
     }
 }
 

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "kernels/cpu/cpu_path.h"
+
 /* The state lives on the stack: N is at most this (Mamba uses 16). */
 #define TM_CPU_SCAN_MAX_N 256
 
@@ -26,9 +28,10 @@ void tm_cpu_scan_forward(float *y, float *hT, const float *x, const float *dt, c
 
 /* Floats of scratch the backward needs with n_threads threads.
  * Memory trade-off: the forward saves no states; the backward recomputes the
- * T states of one (b,d) channel and their decays exp(dt A) at a time into
- * per-thread scratch (2*T*N floats), costing one extra forward scan instead
- * of B*T*D*N floats of saved states.
+ * T states of one block of 8 channels and their decays exp(dt A) at a time
+ * into per-thread scratch (2*T*N*8 floats), costing one extra forward scan
+ * instead of B*T*D*N floats of saved states; dB and dC are summed over the
+ * channels of one stream in per-lane partials (another 2*T*N*8 floats).
  * Each thread also keeps a private dA, dD partial (D*N + D floats) that is
  * summed in thread order at the end, so results are deterministic for a given
  * thread count. */
@@ -46,5 +49,22 @@ void tm_cpu_scan_backward(float *dx, float *ddt, float *dA, float *dB, float *dC
 /* One step (T = 1) updating h [B,D,N] in place: x, dt, y [B,D]; Bm, Cm [B,N]. */
 void tm_cpu_scan_step(float *y, float *h, const float *x, const float *dt, const float *A,
                       const float *Bm, const float *Cm, const float *Dskip, int B, int D, int N);
+
+
+/* The same on a given compiled code path (kernels/cpu/cpu_path.h), for
+ * tests and benchmarks; the plain forms above use TM_CPU_PATH_AUTO. */
+void tm_cpu_scan_forward_on(tm_cpu_path path, float *y, float *hT, const float *x,
+                            const float *dt, const float *A, const float *Bm, const float *Cm,
+                            const float *Dskip, const float *h0, const int32_t *start, int B,
+                            int T, int D, int N);
+void tm_cpu_scan_backward_on(tm_cpu_path path, float *dx, float *ddt, float *dA, float *dB,
+                             float *dC, float *dD, float *dh0, float *scratch, const float *dy,
+                             const float *dhT, const float *x, const float *dt, const float *A,
+                             const float *Bm, const float *Cm, const float *Dskip,
+                             const float *h0, const int32_t *start, int B, int T, int D, int N,
+                             int n_threads);
+void tm_cpu_scan_step_on(tm_cpu_path path, float *y, float *h, const float *x,
+                         const float *dt, const float *A, const float *Bm, const float *Cm,
+                         const float *Dskip, int B, int D, int N);
 
 #endif
