@@ -38,10 +38,11 @@ tm_status tm_kvcache_state_create(tm_kvcache_state **out, const tm_kvcache_confi
     s->keys = calloc(n * (size_t)cfg->key_dim, sizeof(float));
     s->values = calloc(n * (size_t)cfg->value_dim, sizeof(float));
     s->stamp = malloc(n * sizeof(int64_t));
+    s->key_norm = calloc(n, sizeof(float));
     s->count = calloc((size_t)B, sizeof(int));
     s->head = calloc((size_t)B, sizeof(int));
     s->clock = calloc((size_t)B, sizeof(int64_t));
-    if (!s->keys || !s->values || !s->stamp || !s->count || !s->head || !s->clock) {
+    if (!s->keys || !s->values || !s->stamp || !s->key_norm || !s->count || !s->head || !s->clock) {
         tm_kvcache_state_free(s);
         return tm_fail(TM_ENOMEM, "kvcache: cannot allocate B=%d x capacity=%d entries", B, cfg->capacity);
     }
@@ -52,7 +53,7 @@ tm_status tm_kvcache_state_create(tm_kvcache_state **out, const tm_kvcache_confi
 
 void tm_kvcache_state_free(tm_kvcache_state *s) {
     if (!s) return;
-    free(s->keys); free(s->values); free(s->stamp);
+    free(s->keys); free(s->values); free(s->stamp); free(s->key_norm);
     free(s->count); free(s->head); free(s->clock);
     free(s);
 }
@@ -63,11 +64,18 @@ static int all_finite(const float *x, size_t n, size_t *bad) {
     return 1;
 }
 
+static float norm(const float *x, int n) {
+    double a = 0.0;
+    for (int i = 0; i < n; i++) a += (double)x[i] * x[i];
+    return (float)sqrt(a);
+}
+
 void tm_kvcache_state_copy(tm_kvcache_state *dst, const tm_kvcache_state *src) {
     size_t n = (size_t)src->B * (size_t)src->cfg.capacity;
     memcpy(dst->keys, src->keys, n * (size_t)src->cfg.key_dim * sizeof(float));
     memcpy(dst->values, src->values, n * (size_t)src->cfg.value_dim * sizeof(float));
     memcpy(dst->stamp, src->stamp, n * sizeof(int64_t));
+    memcpy(dst->key_norm, src->key_norm, n * sizeof(float));
     memcpy(dst->count, src->count, (size_t)src->B * sizeof(int));
     memcpy(dst->head, src->head, (size_t)src->B * sizeof(int));
     memcpy(dst->clock, src->clock, (size_t)src->B * sizeof(int64_t));
@@ -139,6 +147,9 @@ tm_status tm_kvcache_load_stream(tm_kvcache_state *s, int b, const void *src) {
     memcpy(s->values + (size_t)b * C * c->value_dim, in, C * c->value_dim * sizeof(float));
     in += C * c->value_dim * sizeof(float);
     memcpy(s->stamp + (size_t)b * C, in, C * sizeof(int64_t));
+    /* The norms are derived data, not part of the bytes: recomputed. */
+    for (size_t e = (size_t)b * C; e < (size_t)(b + 1) * C; e++)
+        s->key_norm[e] = fmaxf(norm(s->keys + e * (size_t)c->key_dim, c->key_dim), KV_EPS);
     in += C * sizeof(int64_t);
     int32_t ch[2];
     memcpy(ch, in, sizeof ch);
@@ -162,16 +173,25 @@ tm_status tm_kvcache_write(tm_kvcache_state *s, const float *keys, const float *
         memcpy(s->keys + e * dk, keys + (size_t)b * dk, (size_t)dk * sizeof(float));
         memcpy(s->values + e * dv, values + (size_t)b * dv, (size_t)dv * sizeof(float));
         s->stamp[e] = s->clock[b]++;
+        s->key_norm[e] = fmaxf(norm(keys + (size_t)b * dk, dk), KV_EPS);
         s->head[b] = (s->head[b] + 1) % C;
         if (s->count[b] < C) s->count[b]++;
     }
     return TM_OK;
 }
 
-static float norm(const float *x, int n) {
-    double a = 0.0;
-    for (int i = 0; i < n; i++) a += (double)x[i] * x[i];
-    return (float)sqrt(a);
+/* q . key in float, summed over 8 lanes in a fixed order (so the compiler
+ * vectorizes it and the result does not depend on the vector width), each
+ * lane's sum then added in double. */
+static double dot_lanes(const float *q, const float *key, int n) {
+    float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += q[i + j] * key[i + j];
+    double dot = 0.0;
+    for (int j = 0; j < 8; j++) dot += lane[j];
+    for (; i < n; i++) dot += (double)q[i] * key[i];
+    return dot;
 }
 
 /* a ranks before b: higher score, then newer stamp. */
@@ -207,9 +227,7 @@ tm_status tm_kvcache_retrieve(float *keys, float *values, float *scores, int *va
             int64_t t = stamp[c];
             if (t < 0) continue;
             const float *key = s->keys + ((size_t)b * C + c) * dk;
-            double dot = 0.0;
-            for (int i = 0; i < dk; i++) dot += (double)q[i] * key[i];
-            float sim = (float)(dot / ((double)qn * fmaxf(norm(key, dk), KV_EPS)));
+            float sim = (float)(dot_lanes(q, key, dk) / ((double)qn * s->key_norm[(size_t)b * C + c]));
             if (n == k && !before(sim, t, sc[k - 1], stamp[va[k - 1]])) continue;
             int pos = n < k ? n : k - 1;
             while (pos > 0 && before(sim, t, sc[pos - 1], stamp[va[pos - 1]])) {
@@ -239,7 +257,7 @@ tm_status tm_kvcache_reset(tm_kvcache_state *s, const int *mask) {
         size_t e = (size_t)b * C;
         memset(s->keys + e * dk, 0, (size_t)C * dk * sizeof(float));
         memset(s->values + e * dv, 0, (size_t)C * dv * sizeof(float));
-        for (int c = 0; c < C; c++) s->stamp[e + c] = -1;
+        for (int c = 0; c < C; c++) s->stamp[e + c] = -1, s->key_norm[e + c] = 0.0f;
         s->count[b] = 0; s->head[b] = 0; s->clock[b] = 0;
     }
     return TM_OK;

@@ -27,6 +27,8 @@ typedef struct {
     float *keys;      /* [B, C, dk] */
     float *values;    /* [B, C, dv] */
     int64_t *stamp;   /* [B, C] write time of each entry, -1 = empty */
+    float *key_norm;  /* [B, C] |key| (clamped), kept at write so a retrieve
+                         scores each entry with one dot product */
     int *count;       /* [B] valid entries */
     int *head;        /* [B] next slot to write (ring pointer) */
     int64_t *clock;   /* [B] next write stamp */
