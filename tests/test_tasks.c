@@ -1,0 +1,296 @@
+/* The supervised synthetic tasks (envs/tasks) and their trainer
+ * (agent/supervised). Each task's sequences are checked against its
+ * definition (spec envs.md, and the layout its file fixes) by a checker
+ * written from that definition: inputs in their vocabulary ranges, scored
+ * positions exactly where the layout puts them, and every target the one
+ * answer the inputs before it determine (distinct keys, markers that never
+ * collide, A occurring once). Then: data reproducible from the seed, held-out
+ * data different from training data, option errors that name the key, and
+ * a short training run (bounded in steps) that lifts a small Mamba from
+ * chance to well above chance on copy_memory. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/supervised.h"
+#include "envs/tasks/tasks.h"
+
+#define NB 64 /* sequences per checked batch */
+
+typedef struct {
+    int32_t *ids, *targets;
+    float *mask;
+} batch;
+
+static batch draw(const tm_task *t, uint64_t seed, int stream, int B) {
+    size_t n = (size_t)B * (size_t)t->seq_len;
+    batch b = {malloc(n * sizeof(int32_t)), malloc(n * sizeof(int32_t)), malloc(n * sizeof(float))};
+    cr_assert(b.ids && b.targets && b.mask);
+    tm_rng rng;
+    tm_rng_seed(&rng, seed, (uint64_t)stream);
+    tm_task_sample(t, &rng, B, b.ids, b.targets, b.mask);
+    return b;
+}
+
+static void release(batch *b) {
+    free(b->ids);
+    free(b->targets);
+    free(b->mask);
+}
+
+static tm_task make(const char *name, const char *const *opts, int n) {
+    tm_task t;
+    cr_assert_eq(tm_task_create(&t, name, opts, n), TM_OK, "%s: %s", name, tm_last_error());
+    return t;
+}
+
+/* Asserts the mask is 1 exactly on [lo, hi) and targets are 0 elsewhere. */
+static void assert_scored_range(const tm_task *t, const int32_t *y, const float *m, int lo, int hi) {
+    for (int i = 0; i < t->seq_len; i++) {
+        int scored = i >= lo && i < hi;
+        cr_assert_eq(m[i], scored ? 1.0f : 0.0f, "%s: mask at %d", tm_task_name(t->kind), i);
+        if (!scored) cr_assert_eq(y[i], 0, "%s: target at unscored %d", tm_task_name(t->kind), i);
+    }
+}
+
+/* --- one checker per task, from its definition -------------------------------- */
+
+static void check_copy_memory(const tm_task *t, const int32_t *x, const int32_t *y, const float *m) {
+    int L = t->n_data, D = t->delay, V = t->vocab, a0 = L + D + 1;
+    cr_assert_eq(t->seq_len, 2 * L + D + 1);
+    assert_scored_range(t, y, m, a0, a0 + L);
+    for (int i = 0; i < L; i++) cr_assert(x[i] >= 1 && x[i] <= V - 2, "data in [1, V-2]");
+    for (int i = L; i < L + D; i++) cr_assert_eq(x[i], 0, "blanks during the delay");
+    cr_assert_eq(x[L + D], V - 1, "the delimiter V-1 after the delay");
+    for (int i = 0; i < L; i++) {
+        cr_assert_eq(x[a0 + i], 0, "answer positions read blanks, never earlier answers");
+        cr_assert_eq(y[a0 + i], x[i], "answer i is data token i");
+    }
+}
+
+static void check_assoc_recall(const tm_task *t, const int32_t *x, const int32_t *y, const float *m) {
+    int n = t->n_pairs, V = t->vocab, K = (V - 1) / 2, T = t->seq_len;
+    cr_assert_eq(T, 2 * n + 2);
+    assert_scored_range(t, y, m, T - 1, T);
+    cr_assert_eq(x[T - 2], V - 1, "delimiter");
+    int found = -1;
+    for (int i = 0; i < n; i++) {
+        cr_assert(x[2 * i] >= 0 && x[2 * i] < K, "keys in [0, K)");
+        cr_assert(x[2 * i + 1] >= K && x[2 * i + 1] < V - 1, "values in [K, V-1)");
+        for (int j = 0; j < i; j++) cr_assert_neq(x[2 * i], x[2 * j], "keys are distinct");
+        if (x[2 * i] == x[T - 1]) {
+            cr_assert_eq(found, -1, "the query key is stored exactly once");
+            found = i;
+        }
+    }
+    cr_assert_neq(found, -1, "the query key is one of the stored keys");
+    cr_assert_eq(y[T - 1], x[2 * found + 1], "the target is the value stored under the query");
+}
+
+static void check_selective_copy(const tm_task *t, const int32_t *x, const int32_t *y, const float *m) {
+    int n = t->n_data, len = t->length, V = t->vocab, seen = 0;
+    cr_assert_eq(t->seq_len, len + n);
+    assert_scored_range(t, y, m, len, len + n);
+    int32_t data[4096];
+    for (int i = 0; i < len; i++) {
+        cr_assert(x[i] >= 0 && x[i] <= V - 2, "the marker V-1 never appears among data or blanks");
+        if (x[i] != 0) data[seen++] = x[i];
+    }
+    cr_assert_eq(seen, n, "exactly n_data data tokens among the blanks");
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(x[len + i], V - 1, "a marker at every answer position");
+        cr_assert_eq(y[len + i], data[i], "answer i is the i-th datum in order of position");
+    }
+}
+
+static void check_induction_head(const tm_task *t, const int32_t *x, const int32_t *y, const float *m) {
+    int T = t->seq_len, V = t->vocab, A = x[T - 1], at = -1;
+    assert_scored_range(t, y, m, T - 1, T);
+    for (int i = 0; i < T - 1; i++) {
+        cr_assert(x[i] >= 0 && x[i] < V);
+        if (x[i] == A) {
+            cr_assert_eq(at, -1, "A appears exactly once before the end");
+            at = i;
+        }
+    }
+    cr_assert(at >= 0 && at <= T - 3, "A appears before the end, followed by B (got %d)", at);
+    cr_assert_eq(y[T - 1], x[at + 1], "the target is the token that followed A");
+    cr_assert_neq(y[T - 1], A);
+}
+
+static void check_mqar(const tm_task *t, const int32_t *x, const int32_t *y, const float *m) {
+    int n = t->n_pairs, q = t->n_queries, V = t->vocab, K = V / 2;
+    cr_assert_eq(t->seq_len, 2 * n + q);
+    assert_scored_range(t, y, m, 2 * n, 2 * n + q);
+    for (int i = 0; i < n; i++) {
+        cr_assert(x[2 * i] >= 0 && x[2 * i] < K, "keys in [0, K)");
+        cr_assert(x[2 * i + 1] >= K && x[2 * i + 1] < V, "values in [K, V)");
+        for (int j = 0; j < i; j++) cr_assert_neq(x[2 * i], x[2 * j], "keys are distinct");
+    }
+    for (int k = 0; k < q; k++) {
+        int qk = x[2 * n + k], found = -1;
+        for (int j = 0; j < k; j++) cr_assert_neq(qk, x[2 * n + j], "queries name different keys");
+        for (int i = 0; i < n; i++)
+            if (x[2 * i] == qk) found = i;
+        cr_assert_neq(found, -1, "every query is a stored key");
+        cr_assert_eq(y[2 * n + k], x[2 * found + 1], "every query's target is its value");
+    }
+}
+
+typedef void (*checker)(const tm_task *, const int32_t *, const int32_t *, const float *);
+static const checker checkers[TM_TASK_KIND_COUNT] = {
+    check_copy_memory, check_assoc_recall, check_selective_copy, check_induction_head, check_mqar,
+};
+
+/* Tasks at their defaults and at other sizes (edge cases included). */
+static const struct {
+    const char *name;
+    const char *opts[3];
+    int n_opts;
+} cases[] = {
+    {"copy_memory", {NULL}, 0},
+    {"copy_memory", {"L=3", "delay=0", "vocab=4"}, 3},
+    {"assoc_recall", {NULL}, 0},
+    {"assoc_recall", {"vocab=9", "n_pairs=4"}, 2}, /* every key stored */
+    {"selective_copy", {NULL}, 0},
+    {"selective_copy", {"n_data=5", "length=5"}, 2}, /* no blanks at all */
+    {"induction_head", {NULL}, 0},
+    {"induction_head", {"vocab=3", "length=3"}, 2},
+    {"mqar", {NULL}, 0},
+    {"mqar", {"vocab=8", "n_kv=4", "n_queries=2"}, 3},
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+Test(tasks, every_sequence_matches_its_definition) {
+    for (int c = 0; c < N_CASES; c++) {
+        tm_task t = make(cases[c].name, cases[c].opts, cases[c].n_opts);
+        batch b = draw(&t, 7 + (uint64_t)c, TM_TASK_STREAM_TRAIN, NB);
+        for (int s = 0; s < NB; s++) {
+            size_t off = (size_t)s * (size_t)t.seq_len;
+            float scored = 0.0f;
+            for (int i = 0; i < t.seq_len; i++) {
+                cr_assert(b.ids[off + i] >= 0 && b.ids[off + i] < t.vocab, "ids in [0, vocab)");
+                cr_assert(b.targets[off + i] >= 0 && b.targets[off + i] < t.vocab);
+                scored += b.mask[off + i];
+            }
+            cr_assert_eq(scored, (float)t.n_scored, "%s: n_scored", cases[c].name);
+            checkers[t.kind](&t, b.ids + off, b.targets + off, b.mask + off);
+        }
+        release(&b);
+    }
+}
+
+/* Answers cover their whole alphabet (so chance is 1 / n_answers): over
+ * many samples every answer value occurs, and no other. induction_head's B
+ * is any token but the A it follows, so over samples all V occur while each
+ * sample leaves V - 1 candidates. */
+Test(tasks, answers_cover_their_alphabet) {
+    for (int c = 0; c < N_CASES; c += 2) {
+        tm_task t = make(cases[c].name, NULL, 0);
+        int B = 512;
+        batch b = draw(&t, 3, TM_TASK_STREAM_TRAIN, B);
+        int *count = calloc((size_t)t.vocab, sizeof *count), distinct = 0;
+        for (size_t i = 0; i < (size_t)B * (size_t)t.seq_len; i++)
+            if (b.mask[i] != 0.0f && count[b.targets[i]]++ == 0) distinct++;
+        int expect = t.kind == TM_TASK_INDUCTION_HEAD ? t.vocab : t.n_answers;
+        cr_assert_eq(distinct, expect, "%s: %d answer values seen, n_answers %d", cases[c].name,
+                     distinct, t.n_answers);
+        free(count);
+        release(&b);
+    }
+}
+
+static int same(const batch *a, const batch *b, size_t n) {
+    return !memcmp(a->ids, b->ids, n * sizeof(int32_t)) &&
+           !memcmp(a->targets, b->targets, n * sizeof(int32_t)) &&
+           !memcmp(a->mask, b->mask, n * sizeof(float));
+}
+
+Test(tasks, data_is_reproducible_from_the_seed_and_heldout_differs) {
+    for (int c = 0; c < N_CASES; c++) {
+        tm_task t = make(cases[c].name, cases[c].opts, cases[c].n_opts);
+        size_t n = (size_t)16 * (size_t)t.seq_len;
+        batch a = draw(&t, 42, TM_TASK_STREAM_TRAIN, 16), a2 = draw(&t, 42, TM_TASK_STREAM_TRAIN, 16);
+        batch other = draw(&t, 43, TM_TASK_STREAM_TRAIN, 16);
+        batch held = draw(&t, 42, TM_TASK_STREAM_HELDOUT, 16);
+        cr_assert(same(&a, &a2, n), "%s: same seed, same bytes", cases[c].name);
+        cr_assert(!same(&a, &other, n), "%s: another seed, other data", cases[c].name);
+        cr_assert(!same(&a, &held, n), "%s: held-out stream differs from training", cases[c].name);
+        release(&a);
+        release(&a2);
+        release(&other);
+        release(&held);
+    }
+}
+
+/* The trainer's held-out set shares no sequence with the training batches
+ * it draws (copy_memory: 8^10 data strings, so a shared one would mean the
+ * streams coincide). */
+Test(tasks, heldout_sequences_never_appear_in_training_batches) {
+    tm_task t = make("copy_memory", NULL, 0);
+    batch tr = draw(&t, 5, TM_TASK_STREAM_TRAIN, 256), ho = draw(&t, 5, TM_TASK_STREAM_HELDOUT, 256);
+    for (int i = 0; i < 256; i++)
+        for (int j = 0; j < 256; j++)
+            cr_assert(memcmp(tr.ids + (size_t)i * t.seq_len, ho.ids + (size_t)j * t.seq_len,
+                             sizeof(int32_t) * (size_t)t.n_data) != 0);
+    release(&tr);
+    release(&ho);
+}
+
+Test(tasks, sizes_follow_the_options) {
+    const char *o1[] = {"L=10", "delay=40"};
+    tm_task t = make("copy_memory", o1, 2);
+    cr_assert_eq(t.seq_len, 61);
+    cr_assert_eq(t.vocab, 10);
+    cr_assert_eq(t.n_answers, 8);
+    const char *o2[] = {"vocab=128", "n_kv=32", "n_queries=8"};
+    t = make("mqar", o2, 3);
+    cr_assert_eq(t.seq_len, 72);
+    cr_assert_eq(t.n_scored, 8);
+    cr_assert_eq(t.n_answers, 64);
+    const char *o3[] = {"n_kv=8"};
+    t = make("mqar", o3, 1);
+    cr_assert_eq(t.n_queries, 8, "n_queries defaults to n_kv");
+}
+
+Test(tasks, bad_options_fail_naming_the_key_and_leave_the_task_untouched) {
+    tm_task t = make("assoc_recall", NULL, 0), before = t;
+    static const struct {
+        const char *task, *opt, *says[2];
+    } bad[] = {
+        {"copy_memory", "dealy=3", {"'dealy'", "delay"}},
+        {"copy_memory", "L=0", {"L", "got 0"}},
+        {"copy_memory", "delay=ten", {"delay", "'ten'"}},
+        {"copy_memory", "vocab", {"KEY=VALUE", "vocab"}},
+        {"assoc_recall", "n_pairs=20", {"n_pairs (20)", "16 keys"}},
+        {"selective_copy", "n_data=40", {"n_data (40)", "length (32)"}},
+        {"mqar", "n_queries=17", {"n_queries (17)", "n_kv (16)"}},
+        {"induction_head", "length=2", {"length", "got 2"}},
+        {"copy_memroy", "L=3", {"'copy_memroy'", "copy_memory"}},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *opts[] = {bad[i].opt};
+        cr_assert_eq(tm_task_create(&t, bad[i].task, opts, 1), TM_EINVAL, "%s %s", bad[i].task,
+                     bad[i].opt);
+        for (int k = 0; k < 2; k++)
+            cr_assert(strstr(tm_last_error(), bad[i].says[k]), "%s %s: '%s' lacks '%s'", bad[i].task,
+                      bad[i].opt, tm_last_error(), bad[i].says[k]);
+        cr_assert(!memcmp(&t, &before, sizeof t), "a failed create leaves the task untouched");
+    }
+}
+
+Test(tasks, draw_distinct_is_distinct_and_covers_the_range) {
+    tm_rng rng;
+    tm_rng_seed(&rng, 9, 0);
+    int out[10], first[10] = {0};
+    for (int r = 0; r < 4000; r++) {
+        tm_task_draw_distinct(&rng, out, 4, 10);
+        for (int i = 0; i < 4; i++) {
+            cr_assert(out[i] >= 0 && out[i] < 10);
+            for (int j = 0; j < i; j++) cr_assert_neq(out[i], out[j]);
+        }
+        first[out[0]]++;
+    }
+    /* The first value is uniform over 10: 400 expected each; 5 sigma ~ 95. */
+    for (int v = 0; v < 10; v++) cr_assert(first[v] > 300 && first[v] < 500, "%d: %d", v, first[v]);
+}
