@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "cli/commands.h"
+#include "cli/info_controller.h"
 #include "kernels/device.h"
 
 #ifndef TM_VERSION
@@ -86,6 +87,11 @@ static int print_json(const build_facts *f) {
 
 static int run_info(const tm_cli_command *cmd, const tm_cli_args *args) {
     (void)cmd;
+    if (tm_cli_has(args, "controller")) return tm_cli_info_controller(args);
+    if (tm_cli_has(args, "set") || tm_cli_has(args, "config") || tm_cli_has(args, "batch") || tm_cli_has(args, "seq")) {
+        tm_fail(TM_EINVAL, "info: --set, --config, --batch and --seq describe a controller: give --controller NAME");
+        return tm_cli_report_error(TM_EXIT_USAGE);
+    }
     static build_facts f;
     gather(&f);
     printf("transmamba %s\n", TM_VERSION);
@@ -100,9 +106,20 @@ static int run_info(const tm_cli_command *cmd, const tm_cli_args *args) {
     return tm_cli_has(args, "json") ? print_json(&f) : TM_EXIT_OK;
 }
 
-static const tm_cli_option info_opts[] = {TM_CLI_OPT_JSON};
+static const tm_cli_option info_opts[] = {
+    TM_CLI_OPT_JSON,
+    {"controller", "NAME", "describe a controller instead (transformer, mamba, mamba_dualmem, hybrid): "
+                           "config, parameters, state and buffer sizes", NULL},
+    TM_CLI_OPT_CONFIG,
+    TM_CLI_OPT_SET,
+    {"batch", "B", "with --controller: batch for the activation and scratch sizes (16)", NULL},
+    {"seq", "T", "with --controller: sequence length for those sizes (64)", NULL},
+};
 const tm_cli_command tm_cmd_info = {
-    "info", "[--json]",
-    "build facts: version, CUDA and devices, BLAS, MuJoCo, ZeroMQ and CURVE", NULL,
-    info_opts, 1, 0, NULL, NULL, run_info, NULL,
+    "info", "[--controller NAME [--set controller.KEY=VALUE ...] [--batch B --seq T]] [--json]",
+    "build facts: version, CUDA and devices, BLAS, MuJoCo, ZeroMQ and CURVE; or a controller's sizes",
+    "With --controller, builds that controller from its defaults and the\n--config/--set keys "
+    "(controller.d_model, controller.n_layers, ...; see\n`transmamba config --help` style names under "
+    "\"controller.\") and prints its\nresolved config, parameter count per group, state, activation and\nscratch sizes.",
+    info_opts, (int)(sizeof info_opts / sizeof info_opts[0]), 0, NULL, NULL, run_info, NULL,
 };

@@ -174,6 +174,9 @@ struct tm_controller_vtable {
                          const tm_tensor *x, const tm_tensor *start);
     tm_status (*backward)(tm_ctx *ctx, const tm_controller *m, tm_tensor *dx, const tm_tensor *dy,
                           const tm_tensor *x, tm_controller_acts *acts);
+    /* Optional (NULL = none): checks one stream's bytes before a load, so a
+     * corrupt replay record fails with a message instead of loading. */
+    tm_status (*state_check_stream)(const tm_controller *m, const void *src);
 };
 
 #endif
