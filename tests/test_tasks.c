@@ -8,9 +8,13 @@
  * data different from training data, option errors that name the key, and
  * a short training run (bounded in steps) that lifts a small Mamba from
  * chance to well above chance on copy_memory. */
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "agent/supervised.h"
 #include "envs/tasks/tasks.h"
@@ -390,4 +394,105 @@ Test(tasks, trainer_rejects_bad_configs_naming_the_field) {
     cc.d_in = 4;
     cr_assert_eq(tm_supervised_create(&s, &t, &cc, &sc), TM_EINVAL);
     cr_assert(strstr(tm_last_error(), "token"), "%s", tm_last_error());
+}
+
+/* --- `transmamba bench tasks` ------------------------------------------------ */
+
+typedef struct {
+    int status;
+    char out[65536];
+} run_result;
+
+/* Runs "$TM_BIN bench tasks args" (stderr discarded). */
+static void bench(run_result *r, const char *args) {
+    const char *bin = getenv("TM_BIN");
+    cr_assert(bin && *bin, "TM_BIN is not set (run through ctest)");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' bench tasks %s 2>/dev/null", bin, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(r->out, 1, sizeof r->out - 1, p);
+    r->out[n] = '\0';
+    int st = pclose(p);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Every row (one per controller of "all") in the table, the --json line and
+ * the JSONL file; exit 1 exactly when a row failed (mamba_dualmem, until
+ * it is built), and a failed row carries its error. */
+Test(tasks, bench_reports_every_row_in_table_json_and_results_file, .timeout = 120) {
+    char path[] = "/tmp/tm_test_tasks_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    char args[512];
+    snprintf(args, sizeof args,
+             "--task copy_memory --controller all --steps 3 --batch 4 --d-model 16 --layers 1 "
+             "--eval-batches 1 --set task.L=2 --set copy_memory.delay=1 --jobs 2 --results %s "
+             "--quiet --json", path);
+    run_result *r = malloc(sizeof *r);
+    bench(r, args);
+    size_t n = strlen(r->out);
+    while (n > 0 && r->out[n - 1] == '\n') n--;
+    size_t start = n;
+    while (start > 0 && r->out[start - 1] != '\n') start--;
+    char *line = strndup(r->out + start, n - start);
+    cJSON *j = cJSON_Parse(line);
+    cr_assert(j, "last line is not JSON: %s", r->out);
+    cJSON *rows = cJSON_GetObjectItemCaseSensitive(j, "results");
+    cr_assert_eq(cJSON_GetArraySize(rows), 3);
+    int failed = 0;
+    for (int i = 0; i < 3; i++) {
+        cJSON *row = cJSON_GetArrayItem(rows, i);
+        const char *ctrl = cJSON_GetObjectItemCaseSensitive(row, "controller")->valuestring;
+        cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(row, "task")->valuestring, "copy_memory");
+        cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(row, "device")->valuestring, "cpu");
+        cr_assert(strstr(r->out, ctrl), "the table names %s", ctrl);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "ok"))) {
+            double acc = cJSON_GetObjectItemCaseSensitive(row, "accuracy")->valuedouble;
+            cr_assert(acc >= 0.0 && acc <= 1.0);
+            cr_assert_gt(cJSON_GetObjectItemCaseSensitive(row, "tokens_per_sec")->valuedouble, 0.0);
+            cr_assert_gt(cJSON_GetObjectItemCaseSensitive(row, "params")->valuedouble, 0.0);
+        } else {
+            failed++;
+            cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(row, "error")));
+        }
+    }
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rows, 0), "controller")
+                         ->valuestring, "transformer");
+    cr_assert_eq(r->status, failed ? 1 : 0, "exit %d with %d failed rows", r->status, failed);
+    cr_assert_eq(failed > 0, strstr(r->out, "FAILED") != NULL);
+    cJSON_Delete(j);
+    free(line);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    int lines = 0;
+    char buf[8192];
+    while (fgets(buf, sizeof buf, f)) {
+        cJSON *o = cJSON_Parse(buf);
+        cr_assert(o, "a JSONL line that is not JSON: %s", buf);
+        cr_assert(cJSON_GetObjectItemCaseSensitive(o, "task_sizes"));
+        cJSON_Delete(o);
+        lines++;
+    }
+    fclose(f);
+    unlink(path);
+    cr_assert_eq(lines, 3);
+    free(r);
+}
+
+Test(tasks, bench_bad_usage_exits_2) {
+    static const char *const bad[] = {
+        "--task copy_memroy", "--controller mambo", "--steps 0", "--set task.dealy=3",
+        "--set widget.x=1", "--set controller.d_stat=4", "--lr -1", "--frobnicate",
+    };
+    run_result *r = malloc(sizeof *r);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char args[256];
+        /* the bad option last, so a later good one cannot override it */
+        snprintf(args, sizeof args, "--task copy_memory --steps 1 --results none %s", bad[i]);
+        bench(r, args);
+        cr_assert_eq(r->status, 2, "'%s' exited %d", bad[i], r->status);
+    }
+    free(r);
 }
