@@ -253,7 +253,8 @@ static tm_status task_options(const bench_opts *o, const char *name, const char 
  * task's vocabulary, the row's sizes, a window that holds the whole
  * sequence, then --set controller.KEY=VALUE. */
 static tm_status controller_config(const bench_opts *o, tm_controller_kind kind, const tm_task *t,
-                                   const recipe *rc, int d_model, tm_controller_config *c) {
+                                   const recipe *rc, int d_model, int batch,
+                                   tm_controller_config *c) {
     *c = tm_controller_config_default(kind, 0);
     c->input = TM_INPUT_TOKENS;
     c->vocab = t->vocab;
@@ -265,6 +266,7 @@ static tm_status controller_config(const bench_opts *o, tm_controller_kind kind,
     c->n_heads = c->n_kv_heads = d_model >= 64 ? 4 : 2;
     if (c->context < t->seq_len) c->context = t->seq_len;
     c->miras.d_model = d_model;
+    if (c->miras.max_B < batch) c->miras.max_B = batch; /* the memory serves every stream */
     for (int i = 0; i < o->n_set; i++)
         if (!strncmp(o->set[i], "controller.", 11))
             TM_TRY(tm_config_set(tm_controller_config_schema(), c, o->set[i] + 11));
@@ -510,7 +512,7 @@ static int plan_rows(const bench_opts *o, bench_row *rows, int *n_rows) {
                 t->seed = (uint64_t)o->seed;
                 t->n_threads = o->threads;
                 t->log_every = t->steps >= 20 ? t->steps / 20 : 1;
-                if (controller_config(o, kind, &task, rc, widths[w], &row->ccfg) != TM_OK)
+                if (controller_config(o, kind, &task, rc, widths[w], t->batch, &row->ccfg) != TM_OK)
                     return bad("%s%s", tm_last_error(), "");
             }
         }
