@@ -50,6 +50,28 @@ tm_status tm_op_rope(tm_ctx *ctx, tm_tensor *out, const tm_tensor *x, const tm_t
 tm_status tm_op_rope_backward(tm_ctx *ctx, tm_tensor *dx, const tm_tensor *dout,
                               const tm_tensor *pos, float theta);
 
+/* ---- rotary embedding with dynamic NTK scaling (hybrid, TransXSSM) ---------
+ * As tm_op_rope (which is the max_pos = 0 case, bit for bit), with a base
+ * that grows once a position passes max_pos. For a token at position p
+ * (0-based in its episode), rotary dim dh, L = p + 1:
+ *   base(p) = theta                                          if max_pos == 0 or L <= max_pos
+ *   base(p) = theta * (factor L / max_pos - (factor - 1))^(dh / (dh - 2))   otherwise
+ *   angle_i(p) = p * base(p)^(-2i/dh), i = 0..dh/2-1, pairs (i, i + dh/2).
+ * (dh = 2 has the one frequency base^0 = 1, so there the base is theta.)
+ * This is Hugging Face's "dynamic" NTK formula with the sequence length taken
+ * per position instead of once per call: HF recomputes one base from the
+ * whole cache length and applies it to every new position while the cached
+ * keys keep the rotation of the base they were made with, so the same key
+ * sits at different angles depending on how the sequence was chunked. Taking
+ * L = p + 1 makes each token's rotation a function of its own position only,
+ * so step mode and sequence mode agree. max_pos >= 0 (0 = off), factor >= 1. */
+tm_status tm_op_rope_scaled(tm_ctx *ctx, tm_tensor *out, const tm_tensor *x, const tm_tensor *pos,
+                            float theta, int max_pos, float factor);
+/* dx += rotation of dout by -angle (dx must not alias dout). */
+tm_status tm_op_rope_scaled_backward(tm_ctx *ctx, tm_tensor *dx, const tm_tensor *dout,
+                                     const tm_tensor *pos, float theta, int max_pos,
+                                     float factor);
+
 /* ---- causal attention -------------------------------------------------------
  * q, out [B,T,Hq,dh]; k, v [B,T,Hkv,dh], Hq % Hkv == 0; lse [B,Hq,T] (saved
  * for backward). Optional cached prefix: k_cache, v_cache [B,P,Hkv,dh] (right

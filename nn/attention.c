@@ -36,12 +36,15 @@ tm_status tm_attn_declare(tm_attn *a, const tm_attn_config *cfg, tm_params *p, c
                        prefix, cfg->d_model / cfg->n_heads);
     if (cfg->window < 1)
         return tm_fail(TM_EINVAL, "attention %s: window must be >= 1 (got %d)", prefix, cfg->window);
-    if (cfg->rope_max_pos != 0)
-        return tm_fail(TM_ENOTIMPL, "attention %s: dynamic NTK RoPE scaling (rope_max_pos %d) is not implemented yet",
-                       prefix, cfg->rope_max_pos);
     if (!(cfg->rope_theta > 1.0f) || !isfinite(cfg->rope_theta))
         return tm_fail(TM_EINVAL, "attention %s: rope_theta must be finite and > 1 (got %g)", prefix,
                        (double)cfg->rope_theta);
+    if (cfg->rope_max_pos < 0)
+        return tm_fail(TM_EINVAL, "attention %s: rope_max_pos must be >= 0 (got %d)", prefix,
+                       cfg->rope_max_pos);
+    if (!(cfg->rope_factor >= 1.0f) || !isfinite(cfg->rope_factor))
+        return tm_fail(TM_EINVAL, "attention %s: rope_factor must be finite and >= 1 (got %g)", prefix,
+                       (double)cfg->rope_factor);
     memset(a, 0, sizeof *a);
     a->cfg = *cfg;
     a->head_dim = cfg->d_model / cfg->n_heads;
@@ -169,7 +172,9 @@ static tm_status rows_view(tm_tensor *view, const tm_tensor *t) {
     return tm_tensor_reshape(view, t, 2, s);
 }
 
-/* y = o_proj(attention(rope(q_proj x), rope(k_proj x), v_proj x; cache)).
+/* y = o_proj(attention(rope(q_proj x), rope(k_proj x), v_proj x; cache)),
+ * rope with the config's dynamic NTK scaling (per position, so cached keys
+ * keep a valid rotation: kernels/ops_seq.h, tm_op_rope_scaled).
  * x is [B,T,d] or [B,d] (T = 1); positions pos [B,T] already filled. */
 static tm_status attn_core(tm_ctx *ctx, const tm_attn *a, tm_tensor *y, const tm_tensor *x, int B,
                            int T, const attn_act *w, const float *kc, const float *vc, int cap,
@@ -190,8 +195,9 @@ static tm_status attn_core(tm_ctx *ctx, const tm_attn *a, tm_tensor *y, const tm
     TM_TRY(tm_linear_forward(ctx, &a->q_proj, &q2, x));
     TM_TRY(tm_linear_forward(ctx, &a->k_proj, &k2, x));
     TM_TRY(tm_linear_forward(ctx, &a->v_proj, &v2, x));
-    TM_TRY(tm_op_rope(ctx, &q, &q, &pos, a->cfg.rope_theta));
-    TM_TRY(tm_op_rope(ctx, &k, &k, &pos, a->cfg.rope_theta));
+    const tm_attn_config *c = &a->cfg;
+    TM_TRY(tm_op_rope_scaled(ctx, &q, &q, &pos, c->rope_theta, c->rope_max_pos, c->rope_factor));
+    TM_TRY(tm_op_rope_scaled(ctx, &k, &k, &pos, c->rope_theta, c->rope_max_pos, c->rope_factor));
     if (cap > 0) {
         TM_TRY(wrap(ctx, &tkc, (void *)kc, TM_F32, 4, B, cap, Hkv, dh));
         TM_TRY(wrap(ctx, &tvc, (void *)vc, TM_F32, 4, B, cap, Hkv, dh));
@@ -353,8 +359,11 @@ tm_status tm_attn_backward(tm_ctx *ctx, const tm_attn *a, tm_tensor *dx, const t
                                     cap > 0 ? &tkc : NULL, cap > 0 ? &tvc : NULL,
                                     cap > 0 ? &tpl : NULL, &tst, 1.0f / sqrtf((float)dh),
                                     a->cfg.window));
-    TM_TRY(tm_op_rope_backward(ctx, &tdq, &tdq_rot, &pos, a->cfg.rope_theta));
-    TM_TRY(tm_op_rope_backward(ctx, &tdk, &tdk_rot, &pos, a->cfg.rope_theta));
+    const tm_attn_config *c = &a->cfg;
+    TM_TRY(tm_op_rope_scaled_backward(ctx, &tdq, &tdq_rot, &pos, c->rope_theta, c->rope_max_pos,
+                                      c->rope_factor));
+    TM_TRY(tm_op_rope_scaled_backward(ctx, &tdk, &tdk_rot, &pos, c->rope_theta, c->rope_max_pos,
+                                      c->rope_factor));
     TM_TRY(tm_linear_backward(ctx, &a->q_proj, dx, &dq2, x));
     TM_TRY(tm_linear_backward(ctx, &a->k_proj, dx, &dk2, x));
     TM_TRY(tm_linear_backward(ctx, &a->v_proj, dx, &dv2, x));

@@ -5,7 +5,8 @@
  *   q = x Wq^T, k = x Wk^T, v = x Wv^T   (q_proj, k_proj, v_proj: tm_linear,
  *                                          no bias, [out, in] like PyTorch)
  *   q, k rotated by RoPE (theta 10000, GPT-NeoX half split) at positions
- *   counted from each stream's episode start
+ *   counted from each stream's episode start, with dynamic NTK scaling past
+ *   rope_max_pos when set (per position: tm_op_rope_scaled)
  *   a = softmax(q k^T / sqrt(dh)) v over the window: each position sees itself
  *       and the window-1 positions before it within its episode, cached ones
  *       included
@@ -42,7 +43,7 @@ typedef struct {
     /* Dynamic NTK RoPE scaling (hybrid, TransXSSM): 0 = off; otherwise positions
      * p >= rope_max_pos use a larger base (see kernels/ops_seq.h, tm_op_rope_scaled). */
     int rope_max_pos;
-    float rope_factor; /* NTK scaling factor (> 1 when rope_max_pos > 0) */
+    float rope_factor; /* NTK scaling factor, >= 1 (1 by default) */
 } tm_attn_config;
 
 typedef struct {

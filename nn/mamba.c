@@ -5,14 +5,18 @@
  * dt_low, then B, then C), so each part is one matmul into its own
  * contiguous buffer, with no de-interleaving copy.
  *
- * Activation buffer, rows = B*T, di = d_inner (floats; start is int32):
+ * Activation buffer, rows = B*T, di = d_inner (floats; start and pos are
+ * int32):
  *   xin, z, xc (conv out), xs (SiLU) [rows,di]; dt_low [rows,R];
- *   Bm, Cm [rows,N]; dtp (pre-softplus), dt, y (scan), sz (SiLU z),
- *   g (y*sz) [rows,di]; conv0 [B,di,K-1] and h0 [B,di,N] (copies of the
- *   initial state); A [di,N]; start [rows]
+ *   Bm, Cm [rows,N] (rotated when rope_bc: what the scan used);
+ *   dtp (pre-softplus), dt, y (scan), sz (SiLU z), g (y*sz) [rows,di];
+ *   conv0 [B,di,K-1] and h0 [B,di,N] (copies of the initial state); A [di,N];
+ *   start [rows]; pos [rows] (each token's position in its episode)
  * Backward scratch (ctx): dg, dy, dsz, dz, dxs, ddt, ddtp, dxc, dxin
- * [rows,di]; ddt_low [rows,R]; dB, dC [rows,N]; dA [di,N]; then the scan's
- * own scratch (tm_op_scan_backward_scratch). */
+ * [rows,di]; ddt_low [rows,R]; dB, dC [rows,N] (of the rotated B, C); dA
+ * [di,N]; dB_raw, dC_raw [rows,N] (rotated back to x_proj's outputs; only
+ * with rope_bc, else empty); then the scan's own scratch
+ * (tm_op_scan_backward_scratch). */
 #include "nn/mamba.h"
 
 #include <math.h>
@@ -33,8 +37,20 @@ tm_status tm_mamba_declare(tm_mamba *m, const tm_mamba_config *cfg, tm_params *p
                        "mamba %s: d_model, expand, d_state, d_conv, dt_rank must be > 0 "
                        "(got %d, %d, %d, %d, %d)",
                        prefix, cfg->d_model, cfg->expand, cfg->d_state, cfg->d_conv, cfg->dt_rank);
-    if (cfg->rope_bc)
-        return tm_fail(TM_ENOTIMPL, "mamba %s: unified RoPE on B and C (rope_bc) is not implemented yet", prefix);
+    if (cfg->rope_bc) {
+        if (cfg->d_state % 2 != 0)
+            return tm_fail(TM_EINVAL, "mamba %s: d_state must be even for rope_bc (RoPE rotates pairs; got %d)",
+                           prefix, cfg->d_state);
+        if (!(cfg->rope_theta > 1.0f) || !isfinite(cfg->rope_theta))
+            return tm_fail(TM_EINVAL, "mamba %s: rope_theta must be finite and > 1 (got %g)", prefix,
+                           (double)cfg->rope_theta);
+        if (cfg->rope_max_pos < 0)
+            return tm_fail(TM_EINVAL, "mamba %s: rope_max_pos must be >= 0 (got %d)", prefix,
+                           cfg->rope_max_pos);
+        if (!(cfg->rope_factor >= 1.0f) || !isfinite(cfg->rope_factor))
+            return tm_fail(TM_EINVAL, "mamba %s: rope_factor must be finite and >= 1 (got %g)", prefix,
+                           (double)cfg->rope_factor);
+    }
     if (cfg->d_state > 256)
         return tm_fail(TM_EINVAL, "mamba %s: d_state must be <= 256 (got %d)", prefix, cfg->d_state);
     if (!(cfg->dt_min > 0.0f) || !(cfg->dt_max >= cfg->dt_min) || !(cfg->dt_init_floor >= 0.0f))
@@ -104,7 +120,7 @@ void tm_mamba_init(tm_mamba *m, tm_rng *rng) {
 
 /* ---- buffer layout -------------------------------------------------------------- */
 
-enum { XIN, Z, XC, XS, DT_LOW, BM, CM, DTP, DT, Y, SZ, G, CONV0, H0, AMAT, START, N_ACT };
+enum { XIN, Z, XC, XS, DT_LOW, BM, CM, DTP, DT, Y, SZ, G, CONV0, H0, AMAT, START, POS, N_ACT };
 
 static size_t act_layout(const tm_mamba_config *c, int B, int T, float *base, float **blk) {
     size_t rows = (size_t)B * T, di = (size_t)c->expand * c->d_model, N = (size_t)c->d_state;
@@ -113,7 +129,7 @@ static size_t act_layout(const tm_mamba_config *c, int B, int T, float *base, fl
         [DT_LOW] = rows * (size_t)c->dt_rank, [BM] = rows * N, [CM] = rows * N,
         [DTP] = rows * di, [DT] = rows * di, [Y] = rows * di, [SZ] = rows * di, [G] = rows * di,
         [CONV0] = (size_t)B * di * (size_t)(c->d_conv - 1), [H0] = (size_t)B * di * N,
-        [AMAT] = di * N, [START] = rows};
+        [AMAT] = di * N, [START] = rows, [POS] = rows};
     size_t off = 0;
     for (int i = 0; i < N_ACT; i++) {
         if (blk) blk[i] = base ? base + off : NULL;
@@ -126,14 +142,15 @@ size_t tm_mamba_act_floats(const tm_mamba_config *cfg, int B, int T) {
     return act_layout(cfg, B, T, NULL, NULL);
 }
 
-enum { DG, DY, DSZ, DZ, DXS, DDT, DDTP, DXC, DXIN, DDT_LOW, DB, DC, DA, N_SCRATCH };
+enum { DG, DY, DSZ, DZ, DXS, DDT, DDTP, DXC, DXIN, DDT_LOW, DB, DC, DA, DB_RAW, DC_RAW, N_SCRATCH };
 
 static size_t scratch_layout(const tm_mamba_config *c, int B, int T, float *base, float **blk) {
     size_t rows = (size_t)B * T, di = (size_t)c->expand * c->d_model, N = (size_t)c->d_state;
     size_t off = 0;
     for (int i = 0; i < N_SCRATCH; i++) {
         size_t n = i <= DXIN ? rows * di : i == DDT_LOW ? rows * (size_t)c->dt_rank
-                                         : i == DA ? di * N : rows * N;
+                                         : i == DA ? di * N
+                                         : i >= DB_RAW && !c->rope_bc ? 0 : rows * N;
         if (blk) blk[i] = base ? base + off : NULL;
         off += n;
     }
@@ -160,8 +177,9 @@ tm_status tm_mamba_state_create(tm_mamba_state *s, const tm_mamba *m, int B) {
     s->B = B;
     s->conv = calloc(conv_floats(m, B) + 1, sizeof(float));
     s->h = calloc(h_floats(m, B), sizeof(float));
+    s->pos = calloc((size_t)B, sizeof(int32_t));
     s->work = calloc(tm_mamba_act_floats(&m->cfg, B, 1), sizeof(float));
-    if (!s->conv || !s->h || !s->work) {
+    if (!s->conv || !s->h || !s->pos || !s->work) {
         tm_mamba_state_free(s);
         return tm_fail(TM_ENOMEM, "mamba state: cannot allocate the state of %d streams", B);
     }
@@ -170,7 +188,7 @@ tm_status tm_mamba_state_create(tm_mamba_state *s, const tm_mamba *m, int B) {
 
 void tm_mamba_state_free(tm_mamba_state *s) {
     if (!s) return;
-    free(s->conv), free(s->h), free(s->work);
+    free(s->conv), free(s->h), free(s->pos), free(s->work);
     memset(s, 0, sizeof *s);
 }
 
@@ -180,6 +198,7 @@ void tm_mamba_state_reset(const tm_mamba *m, tm_mamba_state *s, const int32_t *m
         if (mask && !mask[b]) continue;
         memset(s->conv + b * nc, 0, nc * sizeof(float));
         memset(s->h + b * nh, 0, nh * sizeof(float));
+        s->pos[b] = 0;
     }
 }
 
@@ -187,6 +206,7 @@ void tm_mamba_state_copy(const tm_mamba *m, tm_mamba_state *dst, const tm_mamba_
     TM_ASSERT(dst->B == src->B);
     memcpy(dst->conv, src->conv, conv_floats(m, src->B) * sizeof(float));
     memcpy(dst->h, src->h, h_floats(m, src->B) * sizeof(float));
+    memcpy(dst->pos, src->pos, (size_t)src->B * sizeof(int32_t));
 }
 
 /* ---- shared pieces ------------------------------------------------------------------ */
@@ -243,6 +263,22 @@ static tm_status selection(tm_ctx *ctx, const tm_mamba *m, float **blk, int rows
     return tm_op_act(ctx, TM_ACT_SOFTPLUS, &dt, &dtp);
 }
 
+/* Unified RoPE (rope_bc): B_t and C_t, each [N], rotated as one head of
+ * width N at the token's position in its episode, with the attention
+ * layers' rotation (kernels/ops_seq.h, tm_op_rope_scaled), so both kinds of
+ * layer see one positional frame (spec controllers.md, Hybrid). In place; the
+ * scan then uses the rotated B, C, and the act keeps them for its backward. */
+static tm_status rotate_bc(tm_ctx *ctx, const tm_mamba *m, float **blk, int B, int T) {
+    const tm_mamba_config *c = &m->cfg;
+    tm_tensor Bm, Cm, pos;
+    int64_t sb[4] = {B, T, 1, c->d_state}, sp[2] = {B, T};
+    TM_TRY(tm_tensor_wrap(&Bm, blk[BM], TM_F32, ctx->device, 4, sb));
+    TM_TRY(tm_tensor_wrap(&Cm, blk[CM], TM_F32, ctx->device, 4, sb));
+    TM_TRY(tm_tensor_wrap(&pos, blk[POS], TM_I32, ctx->device, 2, sp));
+    TM_TRY(tm_op_rope_scaled(ctx, &Bm, &Bm, &pos, c->rope_theta, c->rope_max_pos, c->rope_factor));
+    return tm_op_rope_scaled(ctx, &Cm, &Cm, &pos, c->rope_theta, c->rope_max_pos, c->rope_factor);
+}
+
 static tm_status gate_out(tm_ctx *ctx, const tm_mamba *m, float **blk, int rows, tm_tensor *out) {
     int di = m->d_inner;
     tm_tensor z, sz, y, g;
@@ -285,6 +321,8 @@ tm_status tm_mamba_step(tm_ctx *ctx, const tm_mamba *m, tm_mamba_state *s, tm_te
     TM_TRY(wrap(ctx, &conv, s->conv, TM_F32, 3, B, di, K - 1));
     TM_TRY(tm_op_conv1d_step(ctx, &xc, &conv, &xin, &cw, &cb));
     TM_TRY(selection(ctx, m, blk, B));
+    memcpy(blk[POS], s->pos, (size_t)B * sizeof(int32_t));
+    if (m->cfg.rope_bc) TM_TRY(rotate_bc(ctx, m, blk, B, 1));
     form_A(m, blk[AMAT]);
     TM_TRY(wrap(ctx, &xs, blk[XS], TM_F32, 2, B, di, 0));
     TM_TRY(wrap(ctx, &dt, blk[DT], TM_F32, 2, B, di, 0));
@@ -295,6 +333,7 @@ tm_status tm_mamba_step(tm_ctx *ctx, const tm_mamba *m, tm_mamba_state *s, tm_te
     TM_TRY(wrap(ctx, &y, blk[Y], TM_F32, 2, B, di, 0));
     TM_TRY(wrap(ctx, &h, s->h, TM_F32, 3, B, di, N));
     TM_TRY(tm_op_scan_step(ctx, &y, &h, &xs, &dt, &A, &Bm, &Cm, &D));
+    for (int b = 0; b < B; b++) s->pos[b]++;
     return gate_out(ctx, m, blk, B, out);
 }
 
@@ -331,6 +370,13 @@ tm_status tm_mamba_forward(tm_ctx *ctx, const tm_mamba *m, tm_tensor *out, tm_te
     int32_t *st = (int32_t *)blk[START];
     if (start) memcpy(st, start->data, (size_t)rows * sizeof(int32_t));
     else memset(st, 0, (size_t)rows * sizeof(int32_t));
+    /* Positions count from each stream's episode start (as attention's). */
+    int32_t *pos = (int32_t *)blk[POS];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t;
+            pos[i] = st[i] ? 0 : t == 0 ? init->pos[b] : pos[i - 1] + 1;
+        }
     tm_tensor u2d, xin, xc, conv0, convT, tst, cw, cb;
     int64_t u2s[2] = {rows, d};
     TM_TRY(tm_tensor_reshape(&u2d, u, 2, u2s));
@@ -344,6 +390,7 @@ tm_status tm_mamba_forward(tm_ctx *ctx, const tm_mamba *m, tm_tensor *out, tm_te
     if (final) TM_TRY(wrap(ctx, &convT, final->conv, TM_F32, 3, B, di, K - 1));
     TM_TRY(tm_op_conv1d(ctx, &xc, final ? &convT : NULL, &xin, &conv0, &tst, &cw, &cb));
     TM_TRY(selection(ctx, m, blk, rows));
+    if (m->cfg.rope_bc) TM_TRY(rotate_bc(ctx, m, blk, B, T));
     form_A(m, blk[AMAT]);
     tm_tensor xs, dt, A, Bm, Cm, D, y, h0, hT;
     TM_TRY(wrap(ctx, &xs, blk[XS], TM_F32, 3, B, T, di));
@@ -356,6 +403,8 @@ tm_status tm_mamba_forward(tm_ctx *ctx, const tm_mamba *m, tm_tensor *out, tm_te
     TM_TRY(wrap(ctx, &h0, blk[H0], TM_F32, 3, B, di, N));
     if (final) TM_TRY(wrap(ctx, &hT, final->h, TM_F32, 3, B, di, N));
     TM_TRY(tm_op_scan(ctx, &y, final ? &hT : NULL, &xs, &dt, &A, &Bm, &Cm, &D, &h0, &tst));
+    if (final)
+        for (int b = 0; b < B; b++) final->pos[b] = pos[b * T + T - 1] + 1;
     tm_tensor out2d;
     TM_TRY(tm_tensor_reshape(&out2d, out, 2, u2s));
     return gate_out(ctx, m, blk, rows, &out2d);
@@ -436,6 +485,26 @@ tm_status tm_mamba_backward(tm_ctx *ctx, const tm_mamba *m, tm_tensor *du, tm_ma
     /* 4. dt = softplus(dt_proj(dt_low) + dt_bias) */
     TM_TRY(tm_op_act_backward(ctx, TM_ACT_SOFTPLUS, &dg[DDTP], &dg[DDT], &t[DTP]));
     TM_TRY(tm_linear_backward(ctx, &m->dt_proj, &dg[DDT_LOW], &dg[DDTP], &t[DT_LOW]));
+    /* 3b. unified RoPE: B, C were rotated after x_proj; rotate their
+     * gradients back (the rotation is orthogonal). */
+    int dBx = DB, dCx = DC;
+    if (m->cfg.rope_bc) {
+        const tm_mamba_config *c = &m->cfg;
+        tm_tensor dB4, dC4, dBr4, dCr4, pos;
+        int64_t sb[4] = {B, T, 1, N}, sp[2] = {B, T};
+        TM_TRY(tm_tensor_wrap(&dB4, g[DB], TM_F32, ctx->device, 4, sb));
+        TM_TRY(tm_tensor_wrap(&dC4, g[DC], TM_F32, ctx->device, 4, sb));
+        TM_TRY(tm_tensor_wrap(&dBr4, g[DB_RAW], TM_F32, ctx->device, 4, sb));
+        TM_TRY(tm_tensor_wrap(&dCr4, g[DC_RAW], TM_F32, ctx->device, 4, sb));
+        TM_TRY(tm_tensor_wrap(&pos, blk[POS], TM_I32, ctx->device, 2, sp));
+        TM_TRY(tm_op_rope_scaled_backward(ctx, &dBr4, &dB4, &pos, c->rope_theta, c->rope_max_pos,
+                                          c->rope_factor));
+        TM_TRY(tm_op_rope_scaled_backward(ctx, &dCr4, &dC4, &pos, c->rope_theta, c->rope_max_pos,
+                                          c->rope_factor));
+        TM_TRY(wrap(ctx, &dg[DB_RAW], g[DB_RAW], TM_F32, 2, rows, N, 0));
+        TM_TRY(wrap(ctx, &dg[DC_RAW], g[DC_RAW], TM_F32, 2, rows, N, 0));
+        dBx = DB_RAW, dCx = DC_RAW;
+    }
     /* 3. [dt_low, B, C] = x_proj(x) */
     tm_tensor w0, w1, w2, dw0, dw1, dw2;
     TM_TRY(weight_rows(ctx, &w0, m->x_proj, 0, R, di));
@@ -445,8 +514,8 @@ tm_status tm_mamba_backward(tm_ctx *ctx, const tm_mamba *m, tm_tensor *du, tm_ma
     TM_TRY(weight_rows(ctx, &dw1, m->d_x_proj, R, N, di));
     TM_TRY(weight_rows(ctx, &dw2, m->d_x_proj, R + N, N, di));
     TM_TRY(tm_op_matmul_backward(ctx, &dg[DXS], &dw0, &dg[DDT_LOW], &t[XS], &w0, 0, 1));
-    TM_TRY(tm_op_matmul_backward(ctx, &dg[DXS], &dw1, &dg[DB], &t[XS], &w1, 0, 1));
-    TM_TRY(tm_op_matmul_backward(ctx, &dg[DXS], &dw2, &dg[DC], &t[XS], &w2, 0, 1));
+    TM_TRY(tm_op_matmul_backward(ctx, &dg[DXS], &dw1, &dg[dBx], &t[XS], &w1, 0, 1));
+    TM_TRY(tm_op_matmul_backward(ctx, &dg[DXS], &dw2, &dg[dCx], &t[XS], &w2, 0, 1));
     /* 2. x = SiLU(conv1d(x) + bias) */
     TM_TRY(tm_op_act_backward(ctx, TM_ACT_SILU, &dg[DXC], &dg[DXS], &t[XC]));
     tm_tensor xin3, dxin3, dxc3, conv0, dconv0, cw, dcw, dcb;

@@ -5,6 +5,8 @@
  *   [x, z] = in_proj(u)                      d -> 2 d_inner, no bias
  *   x = SiLU(conv1d_K(x) + conv bias)        causal, depthwise, K = 4
  *   [dt_low, B, C] = x_proj(x)               d_inner -> R + 2N, no bias
+ *   (rope_bc: B_t, C_t rotated by RoPE at the token's position in its
+ *   episode, as one head of width N: kernels/ops_seq.h, tm_op_rope_scaled)
  *   dt = softplus(dt_proj(dt_low) + dt_bias) R -> d_inner
  *   A = -exp(A_log); h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t;
  *   y_t = C_t . h_t + D x_t                  (selective scan, fp32 state)
@@ -17,7 +19,9 @@
  * [d_inner, R], dt_proj.bias [d_inner], A_log [d_inner, N], D [d_inner],
  * out_proj.weight [d, d_inner]; A_log, D and dt_proj.bias get no weight decay.
  *
- * State per stream: the conv window [B, d_inner, K-1] and h [B, d_inner, N].
+ * State per stream: the conv window [B, d_inner, K-1], h [B, d_inner, N] and
+ * the position of the next token in its episode (reset to 0; counted whether
+ * or not rope_bc uses it).
  * step (one token, updating the state) and forward (a [B,T] sequence from a
  * given state, with episode starts start[b,t] that zero stream b's state
  * before t, as tm_mamba_state_reset before the t-th step would) agree to
@@ -48,7 +52,7 @@ typedef struct {
     int rope_bc;
     float rope_theta;     /* 10000 */
     int rope_max_pos;     /* 0 = no NTK scaling */
-    float rope_factor;
+    float rope_factor;    /* NTK scaling factor, >= 1 (1 by default) */
 } tm_mamba_config;
 
 typedef struct {
@@ -64,7 +68,8 @@ typedef struct {
     int B;
     float *conv; /* [B, d_inner, K-1] */
     float *h;    /* [B, d_inner, N] */
-    int32_t *pos; /* [B] position of the next token in its episode (used by rope_bc) */
+    int32_t *pos; /* [B] position of the next token in its episode (used by rope_bc; not
+                   * part of a gradient: backward leaves a dinit's pos alone) */
     float *work; /* step-mode workspace (B rows), owned */
 } tm_mamba_state;
 

@@ -77,6 +77,23 @@ static double dot_d(const float *w, const double *y, long n) {
     return s;
 }
 
+/* RoPE in double, written from kernels/ops_seq.h (tm_op_rope_scaled): half
+ * split pairs (i, i + dh/2), angle p * base^(-2i/dh); with dynamic NTK the
+ * base grows once L = p + 1 passes max_pos. x holds H heads of width dh. */
+static void rope_d(double *x, int H, int dh, int pos, double theta, int max_pos, double factor) {
+    int half = dh / 2;
+    double L = pos + 1.0, base = theta;
+    if (max_pos > 0 && L > max_pos && dh > 2)
+        base = theta * pow(factor * L / max_pos - (factor - 1.0), dh / (dh - 2.0));
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < half; i++) {
+            double ang = pos * pow(base, -2.0 * i / dh);
+            double a = x[h * dh + i], b = x[h * dh + i + half];
+            x[h * dh + i] = a * cos(ang) - b * sin(ang);
+            x[h * dh + i + half] = a * sin(ang) + b * cos(ang);
+        }
+}
+
 /* One gradcheck variable per named parameter. */
 static int param_vars(const tm_params *p, tm_gc_var *vars, int cap) {
     int n = 0;
@@ -88,9 +105,10 @@ static int param_vars(const tm_params *p, tm_gc_var *vars, int cap) {
 
 /* ---- Mamba: a naive double reference, token by token ----------------------------
  * Spec controllers.md steps 1-6 written out with explicit loops; the state is
- * (conv window, h) per stream, zeroed at an episode start. */
+ * (conv window, h, position) per stream, zeroed at an episode start. With
+ * rope_bc, B and C are rotated at the position (spec, Hybrid: unified RoPE). */
 static void mamba_ref(double *out, const tm_mamba *m, const float *u, const float *conv0,
-                      const float *h0, const int32_t *start, int B, int T) {
+                      const float *h0, const int32_t *pos0, const int32_t *start, int B, int T) {
     int d = m->cfg.d_model, di = m->d_inner, N = m->cfg.d_state, K = m->cfg.d_conv;
     int R = m->cfg.dt_rank;
     double *win = malloc(sizeof(double) * (size_t)di * K), *h = malloc(sizeof(double) * (size_t)di * N);
@@ -102,11 +120,14 @@ static void mamba_ref(double *out, const tm_mamba *m, const float *u, const floa
             for (int k = 0; k < K - 1; k++) win[i * K + k] = conv0[(b * di + i) * (K - 1) + k];
             for (int n = 0; n < N; n++) h[i * N + n] = h0[(b * di + i) * N + n];
         }
+        int pos = pos0[b];
         for (int t = 0; t < T; t++) {
             const float *ut = u + (b * T + t) * d;
+            if (t > 0) pos++;
             if (start && start[b * T + t]) {
                 memset(win, 0, sizeof(double) * (size_t)di * K);
                 memset(h, 0, sizeof(double) * (size_t)di * N);
+                pos = 0;
             }
             for (int i = 0; i < di; i++) {
                 xin[i] = z[i] = 0;
@@ -127,6 +148,11 @@ static void mamba_ref(double *out, const tm_mamba *m, const float *u, const floa
                 if (r < R) low[r] = acc;
                 else if (r < R + N) Bv[r - R] = acc;
                 else Cv[r - R - N] = acc;
+            }
+            if (m->cfg.rope_bc) {
+                const tm_mamba_config *mc = &m->cfg;
+                rope_d(Bv, 1, N, pos, mc->rope_theta, mc->rope_max_pos, mc->rope_factor);
+                rope_d(Cv, 1, N, pos, mc->rope_theta, mc->rope_max_pos, mc->rope_factor);
             }
             for (int i = 0; i < di; i++) {
                 double dtp = m->dt_proj.b[i];
@@ -159,9 +185,16 @@ typedef struct {
     int32_t *start;
 } mamba_case;
 
+/* Unified RoPE modes of the mamba cases: none, rope_bc without NTK scaling,
+ * rope_bc with NTK scaling past a max_pos small enough that positions of the
+ * saved state (5, or 2 for stream 0) and after restarts fall on both sides. */
+enum { ROPE_NONE = 0, ROPE_BC = 1, ROPE_BC_NTK = 2 };
+#define ROPE_NTK_MAX_POS 4
+#define ROPE_NTK_FACTOR 2.5f
+
 /* A layer with its spec initialisation, a random non-zero initial state (the
  * state after a random prefix), inputs u and a random output weight gout. */
-static void mamba_setup(mamba_case *c, int d, int N, int B, int T, int with_start,
+static void mamba_setup(mamba_case *c, int d, int N, int B, int T, int with_start, int rope,
                         unsigned long long seed) {
     tm_rng r;
     tm_rng_seed(&r, seed, 0);
@@ -169,6 +202,8 @@ static void mamba_setup(mamba_case *c, int d, int N, int B, int T, int with_star
     tm_params_init(&c->p);
     tm_mamba_config cfg = tm_mamba_config_default(d);
     cfg.d_state = N;
+    cfg.rope_bc = rope != ROPE_NONE;
+    if (rope == ROPE_BC_NTK) cfg.rope_max_pos = ROPE_NTK_MAX_POS, cfg.rope_factor = ROPE_NTK_FACTOR;
     cr_assert_eq(tm_mamba_declare(&c->m, &cfg, &c->p, "mamba"), TM_OK, "%s", tm_last_error());
     cr_assert_eq(tm_params_finalize(&c->p), TM_OK, "%s", tm_last_error());
     tm_mamba_bind(&c->m, &c->p);
@@ -180,13 +215,17 @@ static void mamba_setup(mamba_case *c, int d, int N, int B, int T, int with_star
     size_t act_n = tm_mamba_act_floats(&cfg, B, T > P ? T : P);
     c->act = calloc(act_n, sizeof(float));
     cr_assert_eq(tm_ctx_reserve(&c->ctx, tm_mamba_scratch_floats(&c->ctx, &cfg, B, T)), TM_OK);
-    /* Warm the state up with a random prefix of P steps. */
+    /* Warm the state up with a random prefix of P steps (with RoPE, stream 0
+     * restarts 2 steps before its end, so streams sit at different positions). */
     float *pre = randn(&r, (long)B * P * d, 1.0f), *pre_out = calloc((size_t)B * P * d, sizeof(float));
-    tm_tensor tp = tf(pre, 3, B, P, d), tpo = tf(pre_out, 3, B, P, d);
+    int32_t *pre_start = calloc((size_t)B * P, sizeof(int32_t));
+    pre_start[P - 2] = 1;
+    tm_tensor tp = tf(pre, 3, B, P, d), tpo = tf(pre_out, 3, B, P, d), tps = ti(pre_start, B, P);
     tm_tensor tact = tf(c->act, 1, (int64_t)act_n, 0, 0);
-    cr_assert_eq(tm_mamba_forward(&c->ctx, &c->m, &tpo, &tact, &c->init, &c->init, &tp, NULL), TM_OK,
-                 "%s", tm_last_error());
-    free(pre), free(pre_out);
+    cr_assert_eq(tm_mamba_forward(&c->ctx, &c->m, &tpo, &tact, &c->init, &c->init, &tp,
+                                  rope != ROPE_NONE ? &tps : NULL),
+                 TM_OK, "%s", tm_last_error());
+    free(pre), free(pre_out), free(pre_start);
     c->u = randn(&r, (long)B * T * d, 1.0f);
     c->out = calloc((size_t)B * T * d, sizeof(float));
     c->gout = randn(&r, (long)B * T * d, 1.0f);
@@ -215,7 +254,7 @@ static double mamba_loss(void *user) {
     mamba_case *c = user;
     long n = (long)c->B * c->T * c->m.cfg.d_model;
     double *out = malloc(sizeof(double) * (size_t)n);
-    mamba_ref(out, &c->m, c->u, c->init.conv, c->init.h, c->start, c->B, c->T);
+    mamba_ref(out, &c->m, c->u, c->init.conv, c->init.h, c->init.pos, c->start, c->B, c->T);
     double L = dot_d(c->gout, out, n);
     free(out);
     return L;
@@ -223,7 +262,8 @@ static double mamba_loss(void *user) {
 
 static tm_gc_result run_mamba(const tm_gc_row *row, unsigned long long seed) {
     mamba_case c;
-    mamba_setup(&c, row->dims[0], row->dims[1], row->dims[2], row->dims[3], row->dims[4], seed);
+    mamba_setup(&c, row->dims[0], row->dims[1], row->dims[2], row->dims[3], row->dims[4],
+                row->dims[5], seed);
     mamba_run_forward(&c);
     int d = c.m.cfg.d_model;
     tm_tensor u = tf(c.u, 3, c.B, c.T, d), du = tf(c.du, 3, c.B, c.T, d), g = tf(c.gout, 3, c.B, c.T, d);
@@ -249,11 +289,12 @@ Test(mamba, forward_matches_naive_reference_from_saved_state_with_starts) {
     int cases[][5] = {{8, 5, 2, 13, 1}, {8, 16, 3, 7, 0}, {20, 4, 1, 9, 1}};
     for (int i = 0; i < 3; i++) {
         mamba_case c;
-        mamba_setup(&c, cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4], 40 + i);
+        mamba_setup(&c, cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4], ROPE_NONE,
+                    40 + i);
         mamba_run_forward(&c);
         long n = (long)c.B * c.T * c.m.cfg.d_model;
         double *want = malloc(sizeof(double) * (size_t)n);
-        mamba_ref(want, &c.m, c.u, c.init.conv, c.init.h, c.start, c.B, c.T);
+        mamba_ref(want, &c.m, c.u, c.init.conv, c.init.h, c.init.pos, c.start, c.B, c.T);
         expect_close(c.out, want, n, 1e-5, "mamba out");
         free(want);
         mamba_free(&c);
@@ -262,10 +303,10 @@ Test(mamba, forward_matches_naive_reference_from_saved_state_with_starts) {
 
 /* T step calls (with state_reset where an episode starts) equal one forward
  * over T from the same saved state: outputs and the final state. */
-static void mamba_step_vs_forward(int from_saved) {
+static void mamba_step_vs_forward(int from_saved, int rope) {
     mamba_case c;
     int d = 12, B = 3, T = 10;
-    mamba_setup(&c, d, 16, B, T, 1, 17 + from_saved);
+    mamba_setup(&c, d, 16, B, T, 1, rope, 17 + from_saved);
     if (!from_saved) tm_mamba_state_reset(&c.m, &c.init, NULL);
     mamba_run_forward(&c);
     tm_mamba_state s;
@@ -286,17 +327,64 @@ static void mamba_step_vs_forward(int from_saved) {
     int di = c.m.d_inner;
     expect_same(s.conv, c.final.conv, (long)B * di * (c.m.cfg.d_conv - 1), 1e-5, "conv state");
     expect_same(s.h, c.final.h, (long)B * di * c.m.cfg.d_state, 1e-5, "ssm state");
+    for (int b = 0; b < B; b++) cr_assert_eq(s.pos[b], c.final.pos[b], "pos[%d]", b);
     free(ut), free(yt), free(mask);
     tm_mamba_state_free(&s);
     mamba_free(&c);
 }
 
-Test(mamba, steps_equal_one_sequence_call_from_zero_state) { mamba_step_vs_forward(0); }
-Test(mamba, steps_equal_one_sequence_call_from_saved_state) { mamba_step_vs_forward(1); }
+Test(mamba, steps_equal_one_sequence_call_from_zero_state) { mamba_step_vs_forward(0, ROPE_NONE); }
+Test(mamba, steps_equal_one_sequence_call_from_saved_state) { mamba_step_vs_forward(1, ROPE_NONE); }
+Test(mamba, unified_rope_steps_equal_one_sequence_call_from_zero_state) {
+    mamba_step_vs_forward(0, ROPE_BC_NTK);
+}
+Test(mamba, unified_rope_steps_equal_one_sequence_call_from_saved_state) {
+    mamba_step_vs_forward(1, ROPE_BC_NTK);
+}
+
+Test(mamba, unified_rope_forward_matches_naive_reference_from_saved_state_with_starts) {
+    /* d, N, B, T, starts, rope */
+    int cases[][6] = {{8, 6, 2, 13, 1, ROPE_BC}, {8, 16, 3, 7, 0, ROPE_BC_NTK}, {12, 4, 2, 11, 1, ROPE_BC_NTK}};
+    for (int i = 0; i < 3; i++) {
+        mamba_case c;
+        mamba_setup(&c, cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4], cases[i][5],
+                    50 + i);
+        cr_assert(c.init.pos[0] == 2 && c.init.pos[1] == 5, "saved positions %d %d", c.init.pos[0],
+                  c.init.pos[1]);
+        mamba_run_forward(&c);
+        long n = (long)c.B * c.T * c.m.cfg.d_model;
+        double *want = malloc(sizeof(double) * (size_t)n);
+        mamba_ref(want, &c.m, c.u, c.init.conv, c.init.h, c.init.pos, c.start, c.B, c.T);
+        expect_close(c.out, want, n, 1e-5, "mamba out");
+        /* final positions: stream 0 restarts at T/2, stream 1 at T-3 when starts are on */
+        int want0 = cases[i][4] ? c.T - c.T / 2 : 2 + c.T, want1 = cases[i][4] ? 3 : 5 + c.T;
+        cr_assert(c.final.pos[0] == want0 && c.final.pos[1] == want1, "final pos %d %d, want %d %d",
+                  c.final.pos[0], c.final.pos[1], want0, want1);
+        free(want);
+        mamba_free(&c);
+    }
+}
+
+/* The position travels with the state: create starts at 0, copy copies it,
+ * reset zeroes only the chosen streams'. */
+Test(mamba, state_reset_and_copy_carry_the_position) {
+    mamba_case c;
+    mamba_setup(&c, 8, 4, 3, 6, 0, ROPE_BC, 9);
+    tm_mamba_state s;
+    cr_assert_eq(tm_mamba_state_create(&s, &c.m, 3), TM_OK);
+    for (int b = 0; b < 3; b++) cr_assert_eq(s.pos[b], 0);
+    tm_mamba_state_copy(&c.m, &s, &c.init);
+    cr_assert(s.pos[0] == 2 && s.pos[1] == 5 && s.pos[2] == 5, "%d %d %d", s.pos[0], s.pos[1], s.pos[2]);
+    int32_t mask[3] = {0, 1, 0};
+    tm_mamba_state_reset(&c.m, &s, mask);
+    cr_assert(s.pos[0] == 2 && s.pos[1] == 0 && s.pos[2] == 5, "%d %d %d", s.pos[0], s.pos[1], s.pos[2]);
+    tm_mamba_state_free(&s);
+    mamba_free(&c);
+}
 
 Test(mamba, forward_may_write_the_final_state_over_the_initial_one) {
     mamba_case c;
-    mamba_setup(&c, 8, 4, 2, 6, 1, 3);
+    mamba_setup(&c, 8, 4, 2, 6, 1, ROPE_NONE, 3);
     mamba_run_forward(&c); /* into c.final */
     float *out1 = malloc(sizeof(float) * 2 * 6 * 8);
     memcpy(out1, c.out, sizeof(float) * 2 * 6 * 8);
@@ -313,7 +401,7 @@ Test(mamba, forward_may_write_the_final_state_over_the_initial_one) {
 Test(mamba, initialisation_follows_the_spec) {
     mamba_case c;
     int d = 40; /* R = ceil(40/16) = 3 */
-    mamba_setup(&c, d, 16, 1, 1, 0, 8);
+    mamba_setup(&c, d, 16, 1, 1, 0, ROPE_NONE, 8);
     const tm_mamba *m = &c.m;
     int di = m->d_inner, N = 16, R = m->cfg.dt_rank;
     cr_assert_eq(di, 80);
@@ -348,17 +436,6 @@ Test(mamba, initialisation_follows_the_spec) {
  * window of itself and the W-1 positions before it within the episode
  * (cached ones included), output projection. */
 
-static void rope_d(double *x, int H, int dh, int pos) {
-    int half = dh / 2;
-    for (int h = 0; h < H; h++)
-        for (int i = 0; i < half; i++) {
-            double ang = pos / pow(10000.0, 2.0 * i / dh);
-            double a = x[h * dh + i], b = x[h * dh + i + half];
-            x[h * dh + i] = a * cos(ang) - b * sin(ang);
-            x[h * dh + i + half] = a * sin(ang) + b * cos(ang);
-        }
-}
-
 static void matvec_d(double *y, const float *W, const float *x, int rows, int cols) {
     for (int r = 0; r < rows; r++) {
         double acc = 0;
@@ -383,8 +460,9 @@ static void attn_layer_ref(double *y, const tm_attn *a, const tm_attn_state *ini
             matvec_d(q + t * Dq, a->q_proj.w, xt, Dq, d);
             matvec_d(k + t * Dk, a->k_proj.w, xt, Dk, d);
             matvec_d(v + t * Dk, a->v_proj.w, xt, Dk, d);
-            rope_d(q + t * Dq, Hq, dh, pos);
-            rope_d(k + t * Dk, Hkv, dh, pos);
+            const tm_attn_config *ac = &a->cfg;
+            rope_d(q + t * Dq, Hq, dh, pos, ac->rope_theta, ac->rope_max_pos, ac->rope_factor);
+            rope_d(k + t * Dk, Hkv, dh, pos, ac->rope_theta, ac->rope_max_pos, ac->rope_factor);
         }
         for (int t = 0; t < T; t++) {
             int seg = -1; /* latest episode start <= t */
@@ -449,10 +527,17 @@ typedef struct {
     int32_t *start;
 } attn_case;
 
+/* flags of attn_setup: episode starts inside the sequence; dynamic NTK RoPE
+ * scaling past a max_pos below the saved positions (2 and 6), so positions
+ * fall on both sides of it. */
+enum { ATTN_STARTS = 1, ATTN_NTK = 2 };
+#define ATTN_NTK_MAX_POS 3
+#define ATTN_NTK_FACTOR 2.0f
+
 /* dims: d, heads, kv heads, window. The initial state comes from a random
  * prefix of P steps, so caches are partly (stream 0 restarted late) or fully
  * filled and positions differ per stream. */
-static void attn_setup(attn_case *c, int d, int H, int Hkv, int W, int B, int T, int with_start,
+static void attn_setup(attn_case *c, int d, int H, int Hkv, int W, int B, int T, int flags,
                        unsigned long long seed) {
     tm_rng r;
     tm_rng_seed(&r, seed, 1);
@@ -461,6 +546,7 @@ static void attn_setup(attn_case *c, int d, int H, int Hkv, int W, int B, int T,
     tm_attn_config cfg = tm_attn_config_default(d, H);
     cfg.n_kv_heads = Hkv;
     cfg.window = W;
+    if (flags & ATTN_NTK) cfg.rope_max_pos = ATTN_NTK_MAX_POS, cfg.rope_factor = ATTN_NTK_FACTOR;
     cr_assert_eq(tm_attn_declare(&c->a, &cfg, &c->p, "attn"), TM_OK, "%s", tm_last_error());
     cr_assert_eq(tm_params_finalize(&c->p), TM_OK);
     tm_attn_bind(&c->a, &c->p);
@@ -486,7 +572,7 @@ static void attn_setup(attn_case *c, int d, int H, int Hkv, int W, int B, int T,
     c->y = calloc((size_t)B * T * d, sizeof(float));
     c->gy = randn(&r, (long)B * T * d, 1.0f);
     c->dx = calloc((size_t)B * T * d, sizeof(float));
-    c->start = with_start ? make_starts(B, T) : NULL;
+    c->start = (flags & ATTN_STARTS) ? make_starts(B, T) : NULL;
 }
 
 static void attn_free(attn_case *c) {
@@ -551,10 +637,10 @@ Test(attention_layer, forward_matches_naive_reference_from_saved_cache_with_star
     }
 }
 
-static void attn_step_vs_forward(int from_saved, int W) {
+static void attn_step_vs_forward(int from_saved, int W, int ntk) {
     attn_case c;
     int d = 12, B = 3, T = 11;
-    attn_setup(&c, d, 3, 1, W, B, T, 1, 23 + from_saved);
+    attn_setup(&c, d, 3, 1, W, B, T, ATTN_STARTS | (ntk ? ATTN_NTK : 0), 23 + from_saved);
     if (!from_saved) tm_attn_state_reset(&c.a, &c.init, NULL);
     attn_run_forward(&c);
     tm_attn_state s;
@@ -585,10 +671,33 @@ static void attn_step_vs_forward(int from_saved, int W) {
     attn_free(&c);
 }
 
-Test(attention_layer, steps_equal_one_sequence_call_from_zero_state) { attn_step_vs_forward(0, 4); }
-Test(attention_layer, steps_equal_one_sequence_call_from_saved_cache) { attn_step_vs_forward(1, 4); }
+Test(attention_layer, steps_equal_one_sequence_call_from_zero_state) { attn_step_vs_forward(0, 4, 0); }
+Test(attention_layer, steps_equal_one_sequence_call_from_saved_cache) { attn_step_vs_forward(1, 4, 0); }
 Test(attention_layer, steps_equal_one_sequence_call_with_window_longer_than_sequence) {
-    attn_step_vs_forward(1, 40);
+    attn_step_vs_forward(1, 40, 0);
+}
+Test(attention_layer, ntk_scaled_steps_equal_one_sequence_call_from_zero_state) {
+    attn_step_vs_forward(0, 40, 1);
+}
+Test(attention_layer, ntk_scaled_steps_equal_one_sequence_call_from_saved_cache) {
+    attn_step_vs_forward(1, 40, 1);
+}
+
+Test(attention_layer, ntk_scaled_forward_matches_naive_reference_from_saved_cache_with_starts) {
+    /* d, H, Hkv, W, T, flags */
+    int cases[][6] = {{8, 2, 1, 4, 13, ATTN_STARTS | ATTN_NTK}, {16, 2, 2, 32, 9, ATTN_NTK}};
+    for (int i = 0; i < 2; i++) {
+        attn_case c;
+        attn_setup(&c, cases[i][0], cases[i][1], cases[i][2], cases[i][3], 2, cases[i][4],
+                   cases[i][5], 70 + i);
+        attn_run_forward(&c);
+        long n = (long)c.B * c.T * c.a.cfg.d_model;
+        double *want = malloc(sizeof(double) * (size_t)n);
+        attn_layer_ref(want, &c.a, &c.init, c.x, c.start, c.B, c.T);
+        expect_close(c.y, want, n, 2e-5, "attention y");
+        free(want);
+        attn_free(&c);
+    }
 }
 
 Test(attention_layer, cache_keeps_the_last_window_positions_of_the_episode) {
@@ -611,10 +720,16 @@ static const tm_gc_row rows[] = {
     {"mamba d=8 N=5 T=13 starts", {8, 5, 2, 13, 1, 0}, run_mamba, 0},
     {"mamba d=20 N=4 T=7", {20, 4, 1, 7, 0, 0}, run_mamba, 0},
     {"mamba T=1", {8, 3, 3, 1, 0, 0}, run_mamba, 0},
-    /* attention: {d, H, Hkv, W, T, starts}, B = 2 */
+    /* mamba with unified RoPE: {d, N, B, T, starts, rope mode} */
+    {"mamba rope_bc N=6 T=13 starts", {8, 6, 2, 13, 1, ROPE_BC}, run_mamba, 0},
+    {"mamba rope_bc ntk N=4 T=9 starts", {8, 4, 3, 9, 1, ROPE_BC_NTK}, run_mamba, 0},
+    {"mamba rope_bc ntk N=16 T=7", {8, 16, 2, 7, 0, ROPE_BC_NTK}, run_mamba, 0},
+    /* attention: {d, H, Hkv, W, T, flags (ATTN_STARTS = 1, ATTN_NTK)}, B = 2 */
     {"attention gqa W=4 starts", {8, 2, 1, 4, 13, 1}, run_attn, 0},
     {"attention mha W=5", {12, 3, 3, 5, 7, 0}, run_attn, 0},
     {"attention gqa W=32 starts", {16, 4, 2, 32, 9, 1}, run_attn, 0},
+    {"attention gqa W=4 starts ntk", {8, 2, 1, 4, 13, ATTN_STARTS | ATTN_NTK}, run_attn, 0},
+    {"attention mha W=32 ntk", {16, 2, 2, 32, 9, ATTN_NTK}, run_attn, 0},
 };
 
 Test(gradcheck, sequence_layers_backward_matches_central_differences) {
@@ -643,12 +758,31 @@ Test(errors, bad_configs_name_the_layer_and_the_field) {
     cr_assert_eq(tm_mamba_declare(&m, &mc, &p, "l1.mamba"), TM_EINVAL);
     cr_assert(strstr(tm_last_error(), "l1.mamba") && strstr(tm_last_error(), "d_state"), "%s",
               tm_last_error());
+    mc = tm_mamba_config_default(16);
+    mc.rope_bc = 1, mc.d_state = 5; /* RoPE needs pairs */
+    cr_assert_eq(tm_mamba_declare(&m, &mc, &p, "l1.mamba"), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "d_state") && strstr(tm_last_error(), "even"), "%s", tm_last_error());
+    mc.d_state = 4, mc.rope_max_pos = 8, mc.rope_factor = 0.5f;
+    cr_assert_eq(tm_mamba_declare(&m, &mc, &p, "l1.mamba"), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "rope_factor"), "%s", tm_last_error());
+    mc.rope_factor = 2.0f, mc.rope_max_pos = -1;
+    cr_assert_eq(tm_mamba_declare(&m, &mc, &p, "l1.mamba"), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "rope_max_pos"), "%s", tm_last_error());
+    ac = tm_attn_config_default(12, 3);
+    ac.rope_max_pos = 16, ac.rope_factor = 0.0f;
+    cr_assert_eq(tm_attn_declare(&a, &ac, &p, "l0.attn"), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "l0.attn") && strstr(tm_last_error(), "rope_factor"), "%s",
+              tm_last_error());
+    ac.rope_factor = 2.0f, ac.rope_max_pos = -3;
+    cr_assert_eq(tm_attn_declare(&a, &ac, &p, "l0.attn"), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "rope_max_pos"), "%s", tm_last_error());
+    cr_assert_eq(p.n_views, 0, "failed declares add no parameters");
     tm_params_free(&p);
 }
 
 Test(errors, backward_without_reserved_scratch_fails_loudly) {
     mamba_case c;
-    mamba_setup(&c, 8, 4, 2, 5, 0, 2);
+    mamba_setup(&c, 8, 4, 2, 5, 0, ROPE_NONE, 2);
     mamba_run_forward(&c);
     tm_ctx bare;
     cr_assert_eq(tm_ctx_init(&bare, TM_CPU, 2), TM_OK);

@@ -394,6 +394,166 @@ Test(rope, position_zero_is_identity) {
     rope_free(&c);
 }
 
+/* ---- rope with dynamic NTK scaling ------------------------------------------
+ * The reference writes the definition of kernels/ops_seq.h out in double:
+ * L = p + 1; past max_pos the base is theta (f L / max_pos - (f - 1))^(dh/(dh-2)). */
+
+static double ntk_base_ref(double theta, int max_pos, double factor, int p, int dh) {
+    double L = p + 1.0;
+    if (max_pos == 0 || L <= max_pos || dh == 2) return theta;
+    return theta * pow(factor * L / max_pos - (factor - 1.0), dh / (dh - 2.0));
+}
+
+static void rope_scaled_ref(double *out, const float *x, const int32_t *pos, int max_pos,
+                            double factor, int B, int T, int H, int dh) {
+    int half = dh / 2;
+    for (int bt = 0; bt < B * T; bt++) {
+        double base = ntk_base_ref(10000.0, max_pos, factor, pos[bt], dh);
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < dh; i++) {
+                int f = i % half;
+                double ang = pos[bt] * pow(base, -2.0 * f / dh);
+                const float *xr = x + (bt * H + h) * dh;
+                double rot = i < half ? -xr[i + half] : xr[i - half];
+                out[(bt * H + h) * dh + i] = xr[i] * cos(ang) + rot * sin(ang);
+            }
+    }
+}
+
+typedef struct {
+    rope_case c;
+    int max_pos;
+    float factor;
+} rope_scaled_case;
+
+static double rope_scaled_loss(void *user) {
+    rope_scaled_case *s = user;
+    rope_case *c = &s->c;
+    long n = (long)c->B * c->T * c->H * c->dh;
+    double *out = malloc(sizeof(double) * (size_t)n);
+    rope_scaled_ref(out, c->x, c->pos, s->max_pos, s->factor, c->B, c->T, c->H, c->dh);
+    double L = dot_d(c->gout, out, n);
+    free(out);
+    return L;
+}
+
+/* dims {B, T, H, dh, max_pos, 10 * factor}. rope_setup's positions run
+ * 0..36 in stream 0 (a restart at T/2) and past 1000 in stream 1, so a
+ * max_pos of 20 puts positions on both sides of it. */
+static tm_gc_result run_rope_scaled(const tm_gc_row *row, unsigned long long seed) {
+    rope_scaled_case s;
+    rope_case *c = &s.c;
+    rope_setup(c, row->dims[0], row->dims[1], row->dims[2], row->dims[3], seed);
+    s.max_pos = row->dims[4], s.factor = row->dims[5] / 10.0f;
+    int below = 0, above = 0;
+    for (long i = 0; i < (long)c->B * c->T; i++) {
+        below += c->pos[i] + 1 <= s.max_pos;
+        above += c->pos[i] + 1 > s.max_pos;
+    }
+    cr_assert(below > 0 && above > 0, "%s: positions on both sides of max_pos", row->name);
+    tm_tensor g = tf(c->gout, 4, c->B, c->T, c->H, c->dh), dx = tf(c->dx, 4, c->B, c->T, c->H, c->dh);
+    tm_tensor pos = ti(c->pos, 2, c->B, c->T);
+    cr_assert_eq(tm_op_rope_scaled_backward(&c->ctx, &dx, &g, &pos, TM_ROPE_THETA, s.max_pos, s.factor),
+                 TM_OK, "%s", tm_last_error());
+    tm_gc_var vars[] = {{"x", c->x, c->dx, (long)c->B * c->T * c->H * c->dh}};
+    tm_gc_result r = tm_gradcheck(rope_scaled_loss, &s, vars, 1, tm_gc_default_opts());
+    rope_free(c);
+    return r;
+}
+
+Test(rope_scaled, forward_matches_the_per_position_ntk_reference) {
+    /* {B, T, H, dh, max_pos, 10 * factor} */
+    int cases[][6] = {{2, 13, 3, 8, 20, 40}, {3, 5, 1, 4, 2, 10}, {1, 7, 2, 16, 1, 25}, {2, 9, 2, 2, 3, 80}};
+    for (int i = 0; i < 4; i++) {
+        rope_case c;
+        rope_setup(&c, cases[i][0], cases[i][1], cases[i][2], cases[i][3], 31 + i);
+        tm_tensor x = tf(c.x, 4, c.B, c.T, c.H, c.dh), out = tf(c.out, 4, c.B, c.T, c.H, c.dh);
+        tm_tensor pos = ti(c.pos, 2, c.B, c.T);
+        float factor = cases[i][5] / 10.0f;
+        cr_assert_eq(tm_op_rope_scaled(&c.ctx, &out, &x, &pos, TM_ROPE_THETA, cases[i][4], factor),
+                     TM_OK, "%s", tm_last_error());
+        long n = (long)c.B * c.T * c.H * c.dh;
+        double *want = malloc(sizeof(double) * (size_t)n);
+        rope_scaled_ref(want, c.x, c.pos, cases[i][4], factor, c.B, c.T, c.H, c.dh);
+        expect_close(c.out, want, n, 1e-5, "rope_scaled out");
+        free(want);
+        rope_free(&c);
+    }
+}
+
+/* max_pos = 0 (any factor) is plain RoPE, and so is every position with
+ * p + 1 <= max_pos: the same kernel with the same arithmetic, bit for bit. */
+Test(rope_scaled, without_scaling_equals_plain_rope_bit_for_bit) {
+    rope_case c;
+    rope_setup(&c, 2, 13, 3, 8, 7);
+    long n = 2L * 13 * 3 * 8;
+    rope_forward(&c); /* plain tm_op_rope into c.out */
+    float *scaled = zeros(n), *dplain = zeros(n), *dscaled = zeros(n);
+    tm_tensor x = tf(c.x, 4, 2, 13, 3, 8), out = tf(scaled, 4, 2, 13, 3, 8);
+    tm_tensor g = tf(c.gout, 4, 2, 13, 3, 8), dp = tf(dplain, 4, 2, 13, 3, 8), ds = tf(dscaled, 4, 2, 13, 3, 8);
+    tm_tensor pos = ti(c.pos, 2, 2, 13);
+    int max_pos[2] = {0, 2000}; /* 2000: above every position of rope_setup */
+    cr_assert_eq(tm_op_rope_backward(&c.ctx, &dp, &g, &pos, TM_ROPE_THETA), TM_OK);
+    for (int k = 0; k < 2; k++) {
+        memset(dscaled, 0, sizeof(float) * (size_t)n);
+        cr_assert_eq(tm_op_rope_scaled(&c.ctx, &out, &x, &pos, TM_ROPE_THETA, max_pos[k], 3.0f), TM_OK,
+                     "%s", tm_last_error());
+        cr_assert_eq(tm_op_rope_scaled_backward(&c.ctx, &ds, &g, &pos, TM_ROPE_THETA, max_pos[k], 3.0f),
+                     TM_OK, "%s", tm_last_error());
+        cr_assert(memcmp(scaled, c.out, sizeof(float) * (size_t)n) == 0, "forward, max_pos %d", max_pos[k]);
+        cr_assert(memcmp(dscaled, dplain, sizeof(float) * (size_t)n) == 0, "backward, max_pos %d", max_pos[k]);
+    }
+    free(scaled), free(dplain), free(dscaled);
+    rope_free(&c);
+}
+
+/* One position past max_pos: a unit vector in pair i rotates to (cos, sin) of
+ * p * base^(-2i/dh), base = 10000 (4 * 5001 / 1024 - 3)^(8/6), worked out
+ * here in double. Pair 0 (frequency 1) is unaffected by the base; the base is
+ * far from theta, so unscaled angles would fail. */
+Test(rope_scaled, base_formula_at_one_position) {
+    tm_ctx ctx = make_ctx();
+    int dh = 8, p = 5000, max_pos = 1024;
+    double factor = 4.0;
+    double base = 10000.0 * pow(4.0 * 5001.0 / 1024.0 - 3.0, 8.0 / 6.0);
+    cr_assert(base > 4e5, "the NTK base is far above theta (%g)", base);
+    float x[4 * 8] = {0}, out[4 * 8];
+    for (int i = 0; i < 4; i++) x[i * dh + i] = 1.0f; /* row i: unit vector in pair i */
+    int32_t pos[4] = {p, p, p, p};
+    tm_tensor tx = tf(x, 4, 1, 4, 1, dh), to = tf(out, 4, 1, 4, 1, dh), tp = ti(pos, 2, 1, 4);
+    cr_assert_eq(tm_op_rope_scaled(&ctx, &to, &tx, &tp, 10000.0f, max_pos, (float)factor), TM_OK,
+                 "%s", tm_last_error());
+    for (int i = 0; i < 4; i++) {
+        double ang = p * pow(base, -2.0 * i / dh);
+        cr_assert(fabs(out[i * dh + i] - cos(ang)) < 1e-6, "pair %d cos: got %.8g want %.8g", i,
+                  out[i * dh + i], cos(ang));
+        cr_assert(fabs(out[i * dh + i + 4] - sin(ang)) < 1e-6, "pair %d sin: got %.8g want %.8g", i,
+                  out[i * dh + i + 4], sin(ang));
+        if (i > 0) {
+            double plain = p * pow(10000.0, -2.0 * i / dh);
+            cr_assert(fabs(cos(plain) - cos(ang)) + fabs(sin(plain) - sin(ang)) > 1e-2,
+                      "pair %d: the scaled angle differs from the unscaled one", i);
+        }
+    }
+    tm_ctx_free(&ctx);
+}
+
+Test(errors, rope_scaled_rejects_a_negative_max_pos_and_a_factor_below_one) {
+    rope_case r;
+    rope_setup(&r, 1, 2, 1, 6, 3);
+    tm_tensor rx = tf(r.x, 4, 1, 2, 1, 6), rout = tf(r.out, 4, 1, 2, 1, 6), pos = ti(r.pos, 2, 1, 2);
+    memcpy(r.out, r.x, sizeof(float) * 12);
+    cr_assert_eq(tm_op_rope_scaled(&r.ctx, &rout, &rx, &pos, TM_ROPE_THETA, -1, 2.0f), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "rope_scaled") && strstr(tm_last_error(), "max_pos"), "%s",
+              tm_last_error());
+    cr_assert_eq(tm_op_rope_scaled(&r.ctx, &rout, &rx, &pos, TM_ROPE_THETA, 8, 0.5f), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "factor") && strstr(tm_last_error(), "0.5"), "%s", tm_last_error());
+    cr_assert_eq(tm_op_rope_scaled_backward(&r.ctx, &rout, &rx, &pos, TM_ROPE_THETA, 8, NAN), TM_EINVAL);
+    cr_assert(strstr(tm_last_error(), "rope_scaled_backward"), "%s", tm_last_error());
+    cr_assert(memcmp(r.out, r.x, sizeof(float) * 12) == 0, "out untouched");
+    rope_free(&r);
+}
+
 /* ---- attention -------------------------------------------------------------- */
 
 enum { ATT_WINDOW = 1, ATT_PREFIX = 2, ATT_STARTS = 4 };
@@ -696,6 +856,10 @@ static const tm_gc_row rows[] = {
     /* rope: {B, T, H, dh} */
     {"rope", {2, 13, 3, 8, 0, 0}, run_rope, 0},
     {"rope dh=2", {3, 5, 1, 2, 0, 0}, run_rope, 0},
+    /* rope_scaled: {B, T, H, dh, max_pos, 10 * factor}, positions both sides of max_pos */
+    {"rope_scaled f=4", {2, 13, 3, 8, 20, 40}, run_rope_scaled, 0},
+    {"rope_scaled f=1 dh=4", {3, 7, 2, 4, 10, 10}, run_rope_scaled, 0},
+    {"rope_scaled f=2.5 dh=16", {2, 9, 1, 16, 5, 25}, run_rope_scaled, 0},
     /* attention: {B, T, Hq, Hkv, dh, flags} */
     {"attention mha", {2, 13, 2, 2, 8, 0}, run_attn, 0},
     {"attention gqa window", {2, 13, 4, 2, 6, ATT_WINDOW}, run_attn, 0},
