@@ -119,7 +119,6 @@ Test(cli, unbuilt_commands_say_so_and_exit_2) {
     static const struct { const char *args, *says; } cases[] = {
         {"train --env Hopper-v5 --steps=100", "transmamba train: not built yet (a later issue)"},
         {"eval --checkpoint x", "transmamba eval: not built yet"},
-        {"bench tasks", "transmamba bench tasks: not built yet (issue 5)"},
         {"bench remote", "transmamba bench remote: not built yet (a later issue)"},
         {"worker --connect tcp://h:1", "transmamba worker: not built yet"},
         {"plot runA runB", "transmamba plot: not built yet"},
