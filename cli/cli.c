@@ -4,7 +4,9 @@
  * the table below. */
 #include "cli/cli.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -23,6 +25,18 @@ static const tm_cli_command *const commands[] = {
 int tm_cli_report_error(int exit_code) {
     fprintf(stderr, "transmamba: %s\n", tm_last_error());
     return exit_code;
+}
+
+int tm_cli_print_json(cJSON *o) {
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) {
+        tm_fail(TM_ENOMEM, "json: out of memory printing the results");
+        return tm_cli_report_error(TM_EXIT_FAILED);
+    }
+    printf("%s\n", text);
+    free(text);
+    return TM_EXIT_OK;
 }
 
 static int is_help(const char *w) { return !strcmp(w, "--help") || !strcmp(w, "-h"); }

@@ -74,15 +74,7 @@ static int print_json(const build_facts *f) {
     cJSON_AddStringToObject(o, "mujoco", f->mujoco);
     cJSON_AddStringToObject(o, "zmq", f->zmq);
     cJSON_AddBoolToObject(o, "curve", f->curve);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text) {
-        tm_fail(TM_ENOMEM, "info: out of memory");
-        return tm_cli_report_error(TM_EXIT_FAILED);
-    }
-    printf("%s\n", text);
-    free(text);
-    return TM_EXIT_OK;
+    return tm_cli_print_json(o);
 }
 
 static int run_info(const tm_cli_command *cmd, const tm_cli_args *args) {

@@ -102,12 +102,11 @@ static int run_sanity(const tm_cli_command *cmd, const tm_cli_args *args) {
     printf("sanity: %d passed, %d failed\n", passed, failed);
     cJSON_AddNumberToObject(root, "passed", passed);
     cJSON_AddNumberToObject(root, "failed", failed);
-    if (tm_cli_has(args, "json")) {
-        char *text = cJSON_PrintUnformatted(root);
-        if (text) printf("%s\n", text);
-        free(text);
+    if (!tm_cli_has(args, "json")) {
+        cJSON_Delete(root);
+    } else if (tm_cli_print_json(root) != TM_EXIT_OK) {
+        return TM_EXIT_FAILED;
     }
-    cJSON_Delete(root);
     return failed ? TM_EXIT_FAILED : TM_EXIT_OK;
 }
 

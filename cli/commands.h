@@ -11,4 +11,10 @@ extern const tm_cli_command tm_cmd_sanity, tm_cmd_plot, tm_cmd_info, tm_cmd_conf
 /* Prints "transmamba: <tm_last_error() chain>" to stderr; returns exit_code. */
 int tm_cli_report_error(int exit_code);
 
+struct cJSON;
+/* The --json contract's last line: prints o unformatted on one line of
+ * stdout and deletes it. Returns TM_EXIT_OK, or TM_EXIT_FAILED (reported)
+ * when it cannot be printed. */
+int tm_cli_print_json(struct cJSON *o);
+
 #endif

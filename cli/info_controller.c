@@ -98,15 +98,7 @@ static int print_json(const tm_controller *m, const tm_controller_report *r, con
     cJSON *cfg = NULL;
     if (tm_config_to_json(tm_controller_config_schema(), &m->cfg, &cfg) == TM_OK)
         cJSON_AddItemToObject(o, "config", cfg);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text) {
-        tm_fail(TM_ENOMEM, "info: out of memory");
-        return tm_cli_report_error(TM_EXIT_FAILED);
-    }
-    printf("%s\n", text);
-    free(text);
-    return TM_EXIT_OK;
+    return tm_cli_print_json(o);
 }
 
 int tm_cli_info_controller(const tm_cli_args *args) {
